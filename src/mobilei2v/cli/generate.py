@@ -1,0 +1,72 @@
+"""`mobilei2v generate IMAGE -o OUT.mp4`: animate one image."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ..data.video_io import VIDEO_SUFFIXES, write_video
+from ..models.vae import check_video_size
+from ..pipeline import load_image, load_pipeline
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser(
+        "generate",
+        help="make a video from an image",
+        description="Animate IMAGE into a short video: encode it, run the flow sampler, decode, write "
+                    "an H.264 .mp4 (or a .gif) at the model's frame rate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("image", type=Path, help="input image (any format Pillow reads)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output video, .mp4 or .gif")
+    p.add_argument("--model", type=Path, required=True, help="a MobileI2VPipeline folder")
+    p.add_argument("--motion", type=float, default=2.0,
+                   help="motion score: the optical-flow magnitude to aim for (typical 1-10; higher moves more)")
+    p.add_argument("--steps", type=int, default=30, help="Euler steps (30 for the teacher, 1-2 when distilled)")
+    p.add_argument("--sigmas", type=float, nargs="+", default=None,
+                   help="explicit decreasing noise levels, one per step (a distilled model's); overrides --steps")
+    p.add_argument("--frames", type=int, default=17, help="number of frames, 8k+1")
+    p.add_argument("--height", type=int, default=None, help="output height, a multiple of 8 (default: the model's)")
+    p.add_argument("--width", type=int, default=None, help="output width, a multiple of 8 (default: the model's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same video")
+    p.add_argument("--decoder", choices=("ltx", "light"), default=None,
+                   help="LTX VAE decoder or the light decoder (default: light when the model has one)")
+    p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="denoiser precision")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of the file (default: the model's)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Everything that can be checked cheaply is checked before the model is loaded.
+    if args.output.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"output must end in {' or '.join(VIDEO_SUFFIXES)}, got {args.output.name}")
+    if args.output.exists() and not args.overwrite:
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    if not args.output.parent.is_dir():
+        raise ValueError(f"output folder does not exist: {args.output.parent}")
+    image = load_image(args.image)
+    check_video_size(args.frames, args.height, args.width)
+
+    pipe = load_pipeline(args.model)
+    if args.dtype == "bf16":
+        pipe.denoiser.to(torch.bfloat16)
+    height = args.height or pipe.config.default_height
+    width = args.width or pipe.config.default_width
+    check_video_size(args.frames, height, width)
+    if (image.height, image.width) != (height, width):
+        print(f"resizing and centre-cropping the {image.width}x{image.height} image to {width}x{height}")
+
+    steps = len(args.sigmas) if args.sigmas else args.steps
+    out = pipe(image, motion_score=args.motion, num_frames=args.frames, height=height, width=width,
+               num_inference_steps=args.steps, sigmas=args.sigmas,
+               generator=torch.Generator().manual_seed(args.seed), decoder=args.decoder)
+    write_video(args.output, out.frames[0], args.fps or pipe.config.frame_rate, overwrite=args.overwrite)
+    t = out.timings
+    print(f"wrote {args.output} ({args.frames} frames, {width}x{height})")
+    print(f"seconds: encode {t['encode']:.2f} | denoise {t['denoise']:.2f} ({steps} steps, "
+          f"{t['denoise_per_step']:.2f}/step) | decode {t['decode']:.2f} | total {t['total']:.2f}")
+    return 0

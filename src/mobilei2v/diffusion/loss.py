@@ -1,0 +1,41 @@
+"""The image-to-video flow-matching training loss."""
+
+from __future__ import annotations
+
+import torch
+
+from .flow import frame_timesteps, logit_normal_sigmas, noise_latents
+
+
+def flow_matching_loss(
+    denoiser: torch.nn.Module,
+    latents: torch.Tensor,
+    reference_latent: torch.Tensor,
+    motion_score: torch.Tensor,
+    *,
+    mask_reference: bool = True,
+    sigma: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """MSE between the predicted and the true velocity ε − x0 for a batch of clean video latents.
+
+    latents (B, C, T, H, W): the encoded clip; reference_latent (B, C, 1, H, W): frame 0 encoded alone,
+    which replaces latent frame 0 of the noisy input (timestep 0), exactly as at sampling time.
+    mask_reference: leave frame 0 out of the loss. The authors keep it, which trains the model to
+    predict pure noise at a position whose input is clean; masking it is the default.
+    sigma, noise: fixed values instead of logit-normal σ and Gaussian ε (for tests and distillation).
+    """
+    B, _, T = latents.shape[:3]
+    if sigma is None:
+        sigma = logit_normal_sigmas(B, generator=generator, device=latents.device)
+    if noise is None:
+        noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+    noisy = noise_latents(latents, noise, sigma)
+    noisy[:, :, :1] = reference_latent
+    target = noise - latents
+    prediction = denoiser(noisy, frame_timesteps(sigma, T), motion_score)
+    error = (prediction.float() - target.float()) ** 2
+    if mask_reference:
+        error = error[:, :, 1:]
+    return error.mean()

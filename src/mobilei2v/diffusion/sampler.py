@@ -1,0 +1,68 @@
+"""The Euler flow sampler with the reference latent frame held fixed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+from tqdm.auto import tqdm
+
+from .flow import frame_timesteps
+
+# The teacher's σ-schedule shift (SPEC §4): σ' = sσ / (1 + (s − 1)σ) over linspace(1 → 0).
+DEFAULT_SHIFT = 3.0
+
+
+def make_scheduler(shift: float = DEFAULT_SHIFT) -> FlowMatchEulerDiscreteScheduler:
+    """The flow-matching Euler scheduler a pipeline carries (its saved config holds the shift)."""
+    return FlowMatchEulerDiscreteScheduler(shift=shift)
+
+
+def sample_latents(
+    denoiser: torch.nn.Module,
+    scheduler: FlowMatchEulerDiscreteScheduler,
+    reference_latent: torch.Tensor,
+    motion_score: torch.Tensor,
+    num_latent_frames: int,
+    num_inference_steps: int = 30,
+    sigmas: Sequence[float] | None = None,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Integrate the flow from noise (σ = 1) to data (σ = 0); returns (B, C, T, H, W) latents.
+
+    reference_latent (B, C, 1, H, W) is written into latent frame 0 before the first step and after
+    every step, and its tokens always see timestep 0. The σ schedule is the scheduler's: its `shift`
+    warps linspace(1 → 0) over `num_inference_steps`. `sigmas` instead gives the exact σ of each step
+    (a distilled student's list, e.g. [1.0] or [1.0, 0.5]), used unshifted; the final 0 is implied.
+    """
+    B, C, _, H, W = reference_latent.shape
+    if sigmas is not None:
+        if not len(sigmas) or any(not 0.0 < s <= 1.0 for s in sigmas) or list(sigmas) != sorted(sigmas, reverse=True):
+            raise ValueError(f"sigmas must be a non-empty decreasing list in (0, 1], got {list(sigmas)}")
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler.config, shift=1.0)
+        scheduler.set_timesteps(sigmas=list(sigmas), device=reference_latent.device)
+    else:
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
+        # The scheduler applies its shift to these, giving shift-warped linspace(1 → 0) (SPEC §4).
+        unshifted = torch.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler.config)
+        scheduler.set_timesteps(sigmas=unshifted.tolist(), device=reference_latent.device)
+
+    shape = (B, C, num_latent_frames, H, W)
+    if noise is None:
+        noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(reference_latent.device)
+    elif noise.shape != shape:
+        raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {shape}")
+    latents = noise.float().clone()
+    latents[:, :, :1] = reference_latent
+    rope = denoiser.rope_tables((num_latent_frames, H, W))
+    for i, t in enumerate(tqdm(scheduler.timesteps, desc="denoising", disable=not progress, leave=False)):
+        timestep = frame_timesteps(scheduler.sigmas[i].expand(B), num_latent_frames)
+        velocity = denoiser(latents.to(denoiser.dtype), timestep, motion_score, rope)
+        latents = scheduler.step(velocity.float(), t, latents).prev_sample  # x + (σ_next − σ)·v
+        latents[:, :, :1] = reference_latent
+    return latents

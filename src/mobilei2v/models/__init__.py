@@ -1,0 +1,1 @@
+"""The networks: the hybrid linear DiT denoiser, the LTX VAE helpers and the light decoder."""

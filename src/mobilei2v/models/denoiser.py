@@ -1,0 +1,125 @@
+"""The MobileI2V denoiser: a hybrid linear/softmax DiT over video latents (SPEC §2).
+
+latents (B, C, T, H, W) → one token per latent position (frame-major, then row, then column) →
+blocks modulated per latent frame by the timestep and the motion score → velocity (B, C, T, H, W).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
+
+from .blocks import DenoiserBlock
+from .embeddings import Modulation, ScalarEmbedder
+from .rope import DEFAULT_ROPE_SCALE, rope_tables
+
+
+class FinalLayer(nn.Module):
+    """LN → modulate by the timestep embedding alone (no motion term) → Linear to latent channels."""
+
+    def __init__(self, dim: int, out_channels: int, norm_eps: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=norm_eps)
+        self.scale_shift_table = nn.Parameter(torch.randn(2, dim) / dim**0.5)
+        self.linear = nn.Linear(dim, out_channels)
+
+    def forward(self, x: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
+        # x (B, N, D); t_emb (B, T, D)
+        B, N, D = x.shape
+        shift, scale = (self.scale_shift_table + t_emb[:, :, None]).unsqueeze(2).unbind(3)  # (B, T, 1, D)
+        frames = self.norm(x.view(B, t_emb.shape[1], -1, D)) * (1 + scale) + shift
+        return self.linear(frames.view(B, N, D))
+
+
+class MobileI2VDenoiser(ModelMixin, ConfigMixin):
+    """Hybrid linear DiT. `attention_types` lists each block's kind ("linear" or "softmax")."""
+
+    _supports_gradient_checkpointing = True
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 128,
+        hidden_size: int = 1152,
+        num_heads: int = 16,
+        ffn_hidden_size: int = 2880,
+        attention_types: Sequence[str] = ("linear",) * 7 + ("softmax",) + ("linear",) * 7 + ("softmax",),
+        frequency_dim: int = 256,
+        rope_theta: float = 10000.0,
+        rope_scale: Sequence[float] = DEFAULT_ROPE_SCALE,
+        norm_eps: float = 1e-6,
+        qk_norm_eps: float = 1e-5,
+        linear_attention_eps: float = 1e-8,
+    ):
+        super().__init__()
+        if hidden_size % num_heads or (hidden_size // num_heads) % 6:
+            raise ValueError(
+                f"hidden_size {hidden_size} / num_heads {num_heads} must give a head dimension divisible by 6 "
+                "(3-D RoPE splits it into three even parts)"
+            )
+        self.head_dim = hidden_size // num_heads
+        self.x_embedder = nn.Linear(in_channels, hidden_size)
+        self.timestep_embedder = ScalarEmbedder(hidden_size, frequency_dim)
+        self.motion_embedder = ScalarEmbedder(hidden_size, frequency_dim)
+        self.timestep_modulation = Modulation(hidden_size, 6)
+        self.motion_modulation = Modulation(hidden_size, 6)
+        self.blocks = nn.ModuleList(
+            DenoiserBlock(hidden_size, num_heads, ffn_hidden_size, kind, norm_eps, linear_attention_eps, qk_norm_eps)
+            for kind in attention_types
+        )
+        self.final_layer = FinalLayer(hidden_size, in_channels, norm_eps)
+        self.gradient_checkpointing = False
+
+    def rope_tables(self, grid: tuple[int, int, int], device=None, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE tables for a (T, H, W) latent grid; pass them to `forward` to compute them once."""
+        return rope_tables(grid, self.head_dim, self.config.rope_theta, tuple(self.config.rope_scale),
+                           dtype=dtype or self.dtype, device=device or self.device)
+
+    def forward(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        motion_score: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Predict the flow velocity ε − x0.
+
+        latents: (B, C, T, H, W). timestep: 1000·σ, shape (B,) for all frames alike or (B, T) per
+        latent frame (the reference frame gets 0). motion_score: (B,) raw optical-flow magnitudes.
+        rope: precomputed `rope_tables((T, H, W))`, else computed here from the latent shape.
+        """
+        return self.forward_with_features(latents, timestep, motion_score, rope)[0]
+
+    def forward_with_features(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        motion_score: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        feature_blocks: Sequence[int] = (),
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """`forward`, plus the (B, N, D) token features after each block listed in `feature_blocks`."""
+        B, C, T, H, W = latents.shape
+        grid = (T, H, W)
+        if rope is None:
+            rope = self.rope_tables(grid, device=latents.device)
+        x = self.x_embedder(latents.flatten(2).transpose(1, 2).to(self.dtype))  # (B, N, D)
+        # The authors' embedder sees σ ∈ [0, 1], not the 0..1000 model timestep.
+        t_emb = self.timestep_embedder(timestep.reshape(B, -1).expand(B, T) / 1000)  # (B, T, D)
+        modulation = self.timestep_modulation(t_emb) + self.motion_modulation(
+            self.motion_embedder(motion_score.reshape(B))
+        )[:, None]  # (B, T, 6, D)
+        features = []
+        for i, block in enumerate(self.blocks):
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                x = self._gradient_checkpointing_func(block, x, modulation, grid, rope)
+            else:
+                x = block(x, modulation, grid, rope)
+            if i in feature_blocks:
+                features.append(x)
+        out = self.final_layer(x, t_emb)  # (B, N, C)
+        return out.transpose(1, 2).reshape(B, C, T, H, W), features

@@ -1,0 +1,188 @@
+"""A light video decoder for LTX-style latents, after Turbo-VAED (SPEC §3).
+
+latent (B, C, T, H, W) → conv_in → mid block → up blocks (each: a channel-changing resnet, a decoupled
+3-D pixel-shuffle upsampler, resnets) → two per-frame [RMSNorm, SiLU, conv 3×3, pixel-shuffle 2]
+stages in place of LTX's patch-4 unpatchify → RMSNorm, SiLU, conv → RGB (B, 3, 8(T−1)+1, 32H, 32W).
+The widest stages use depthwise-separable 3-D convs, which is most of the saving over LTX's decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
+
+
+class ChannelRMSNorm(nn.Module):
+    """RMSNorm over the channel axis of (B, C, ...) tensors, no affine."""
+
+    def __init__(self, eps: float = 1e-8):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
+
+
+class VideoConv3d(nn.Conv3d):
+    """3-D conv, zero padding in space, edge frames repeated in time (the decoder is not causal)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, groups: int = 1):
+        super().__init__(in_channels, out_channels, kernel_size, padding=(0, kernel_size // 2, kernel_size // 2),
+                         groups=groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.kernel_size[0] // 2
+        if p:
+            x = torch.cat([x[:, :, :1]] * p + [x] + [x[:, :, -1:]] * p, dim=2)
+        return super().forward(x)
+
+
+class SeparableConv3d(nn.Sequential):
+    """Depthwise k×k×k conv, then a pointwise 1×1×1 conv."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
+        super().__init__(VideoConv3d(in_channels, in_channels, kernel_size, groups=in_channels),
+                         nn.Conv3d(in_channels, out_channels, 1))
+
+
+class ResnetBlock3d(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, separable_kernel: int | None = None):
+        super().__init__()
+
+        def conv(cin: int, cout: int) -> nn.Module:
+            return SeparableConv3d(cin, cout, separable_kernel) if separable_kernel else VideoConv3d(cin, cout)
+
+        self.norm = ChannelRMSNorm()
+        self.conv1 = conv(in_channels, out_channels)
+        self.conv2 = conv(out_channels, out_channels)
+        self.shortcut = None
+        if in_channels != out_channels:
+            self.shortcut_norm = nn.LayerNorm(in_channels, eps=1e-6)
+            self.shortcut = nn.Conv3d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm(x)))
+        h = self.conv2(F.silu(self.norm(h)))
+        if self.shortcut is not None:
+            x = self.shortcut(self.shortcut_norm(x.movedim(1, -1)).movedim(-1, 1))
+        return x + h
+
+
+class PixelShuffleUpsampler3d(nn.Module):
+    """One conv to 8·C channels, then depth-to-space ×2 in t, h and w; the first frame is dropped so
+    that T latent frames become 2T − 1 (the causal encoder's frame 0 stands alone)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = VideoConv3d(channels, 8 * channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        x = self.conv(x).view(B, C, 2, 2, 2, T, H, W)  # channel = ((c·2 + rh)·2 + rw)·2 + rt
+        x = x.permute(0, 1, 5, 4, 6, 2, 7, 3).reshape(B, C, 2 * T, 2 * H, 2 * W)
+        return x[:, :, 1:]
+
+
+class UpBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, num_layers: int, upsample: bool,
+                 separable_kernel: int | None):
+        super().__init__()
+        self.conv_in = ResnetBlock3d(in_channels, out_channels) if in_channels != out_channels else None
+        self.upsampler = PixelShuffleUpsampler3d(out_channels) if upsample else None
+        self.resnets = nn.ModuleList(ResnetBlock3d(out_channels, out_channels, separable_kernel)
+                                     for _ in range(num_layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv_in is not None:
+            x = self.conv_in(x)
+        if self.upsampler is not None:
+            x = self.upsampler(x)
+        for resnet in self.resnets:
+            x = resnet(x)
+        return x
+
+
+class FrameUpsampler(nn.Module):
+    """Per-frame RMSNorm, SiLU, conv 3×3 and pixel-shuffle ×2: C channels in, C/4 out."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = ChannelRMSNorm()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        frames = x.transpose(1, 2).reshape(B * T, C, H, W)
+        frames = F.pixel_shuffle(self.conv(F.silu(self.norm(frames))), 2)  # (B·T, C/4, 2H, 2W)
+        return frames.view(B, T, C // 4, 2 * H, 2 * W).transpose(1, 2)
+
+
+class LightDecoder(ModelMixin, ConfigMixin):
+    """Light decoder. Lists are given from the narrowest stage to the widest, as in diffusers' VAEs:
+    `layers_per_block[i]` resnets at `block_out_channels[i]`, and the last entry is the mid block's."""
+
+    _supports_gradient_checkpointing = True
+
+    @register_to_config
+    def __init__(
+        self,
+        latent_channels: int = 128,
+        out_channels: int = 3,
+        block_out_channels: Sequence[int] = (64, 128, 256, 512),
+        layers_per_block: Sequence[int] = (3, 2, 3, 1, 1),
+        upsample: Sequence[bool] = (True, True, True, False),
+        separable: Sequence[bool] = (False, False, False, True, True),
+        separable_kernel: int = 5,
+    ):
+        super().__init__()
+        n = len(block_out_channels)
+        if len(layers_per_block) != n + 1 or len(separable) != n + 1 or len(upsample) != n:
+            raise ValueError("layers_per_block and separable need one entry per block plus the mid block; "
+                             "upsample one entry per block")
+        if sum(upsample) != 3:
+            raise ValueError("the decoder must upsample exactly three times (8× in time, 8×4 = 32× in space)")
+        if block_out_channels[0] % 16:
+            raise ValueError("the narrowest block's channels must be divisible by 16 (two pixel shuffles)")
+        widest = block_out_channels[-1]
+        kernel = lambda i: separable_kernel if separable[i] else None  # noqa: E731
+        self.conv_in = VideoConv3d(latent_channels, widest)
+        self.mid_block = nn.Sequential(*(ResnetBlock3d(widest, widest, kernel(n)) for _ in range(layers_per_block[n])))
+        channels = widest
+        self.up_blocks = nn.ModuleList()
+        for i in reversed(range(n)):
+            self.up_blocks.append(UpBlock(channels, block_out_channels[i], layers_per_block[i], upsample[i], kernel(i)))
+            channels = block_out_channels[i]
+        self.frame_upsamplers = nn.Sequential(FrameUpsampler(channels), FrameUpsampler(channels // 4))
+        self.norm_out = ChannelRMSNorm()
+        self.conv_out = VideoConv3d(channels // 16, out_channels)
+        self.gradient_checkpointing = False
+
+    def stages(self) -> list[nn.Module]:
+        """The modules in order; the outputs of mid_block and each up block are distillation features."""
+        return [self.conv_in, self.mid_block, *self.up_blocks, self.frame_upsamplers]
+
+    def forward(self, latents: torch.Tensor, return_features: bool = False):
+        """(B, C, T, H, W) latents → (B, 3, 8(T−1)+1, 32H, 32W) video in about [−1, 1]."""
+        x = latents.to(self.dtype)
+        features = []
+        for i, stage in enumerate(self.stages()):
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                x = self._gradient_checkpointing_func(stage, x)
+            else:
+                x = stage(x)
+            if 0 < i < len(self.stages()) - 1:
+                features.append(x)
+        video = self.conv_out(F.silu(self.norm_out(x)))
+        return (video, features) if return_features else video
+
+
+LIGHT_DECODER_PRESETS = {
+    "turbo-vaed-ltx": {},
+    "tiny": dict(latent_channels=16, block_out_channels=(16, 16, 32, 32), layers_per_block=(1, 1, 1, 1, 1),
+                 separable_kernel=3),
+}

@@ -1,0 +1,35 @@
+"""Named denoiser configurations. A preset is a set of `MobileI2VDenoiser` constructor arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .denoiser import MobileI2VDenoiser
+
+
+def _layout(num_blocks: int, softmax_every: int | None) -> tuple[str, ...]:
+    """'linear' blocks with a softmax block closing every group of `softmax_every` (None: all linear)."""
+    if softmax_every is None:
+        return ("linear",) * num_blocks
+    return tuple("softmax" if (i + 1) % softmax_every == 0 else "linear" for i in range(num_blocks))
+
+
+DENOISER_PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's model: softmax attention after every seven linear blocks (blocks 7 and 15).
+    "mobilei2v-270m": dict(attention_types=_layout(16, 8)),
+    # The paper's ablation variants (§5: hybrid vs all-linear vs all-softmax).
+    "mobilei2v-270m-linear": dict(attention_types=_layout(16, None)),
+    "mobilei2v-270m-softmax": dict(attention_types=_layout(16, 1)),
+    # For tests: same design, a few hundred thousand parameters, 16 latent channels.
+    "mobilei2v-tiny": dict(
+        in_channels=16, hidden_size=48, num_heads=2, ffn_hidden_size=120, attention_types=_layout(4, 2),
+        frequency_dim=32,
+    ),
+}
+
+
+def denoiser_from_preset(name: str, **overrides: Any) -> MobileI2VDenoiser:
+    """A randomly initialised denoiser of a named preset (see `DENOISER_PRESETS`)."""
+    if name not in DENOISER_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from: {', '.join(DENOISER_PRESETS)}")
+    return MobileI2VDenoiser(**{**DENOISER_PRESETS[name], **overrides})

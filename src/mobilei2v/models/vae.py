@@ -1,0 +1,85 @@
+"""The LTX-Video VAE (diffusers' `AutoencoderKLLTXVideo`) as the pipeline uses it (SPEC §3).
+
+Videos are (B, 3, T, H, W) in [−1, 1]. Latents are raw encoder means times the VAE's saved
+`scaling_factor` (1.0 by default, as the authors use: no mean/std normalisation). Heights and widths are
+padded up to the 32-pixel latent grid by repeating the last row/column and cropped after decoding;
+frame counts must be 8k+1 because the causal encoder turns frame 0 alone into latent frame 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKLLTXVideo
+
+# Sizes must be even for H.264 (4:2:0 chroma); 8 keeps every codec and the 32-pixel grid's padding sane.
+SIZE_MULTIPLE = 8
+MIN_SIZE = 32
+
+
+def check_video_size(num_frames: int, height: int | None = None, width: int | None = None,
+                     temporal_compression: int = 8) -> None:
+    """Raise ValueError with the fix if a (frames, height, width) request cannot be generated.
+    A size left as None is not checked."""
+    if num_frames < 1 or (num_frames - 1) % temporal_compression:
+        k = max(0, round((num_frames - 1) / temporal_compression))
+        raise ValueError(
+            f"num_frames must be {temporal_compression}k+1 (1, 9, 17, 25, ...), got {num_frames}; "
+            f"try {temporal_compression * k + 1}"
+        )
+    for name, size in (("height", height), ("width", width)):
+        if size is not None and (size < MIN_SIZE or size % SIZE_MULTIPLE):
+            raise ValueError(f"{name} must be a multiple of {SIZE_MULTIPLE} and at least {MIN_SIZE}, got {size}")
+
+
+def latent_grid(num_frames: int, height: int, width: int, spatial: int = 32, temporal: int = 8) -> tuple[int, int, int]:
+    """(T', H', W') of the latent for a video, after padding H and W up to multiples of `spatial`."""
+    return (num_frames - 1) // temporal + 1, math.ceil(height / spatial), math.ceil(width / spatial)
+
+
+def pad_to_grid(video: torch.Tensor, multiple: int = 32) -> torch.Tensor:
+    """Pad (..., H, W) at the bottom and right, repeating edge pixels, to multiples of `multiple`."""
+    h, w = video.shape[-2:]
+    pad = (0, -w % multiple, 0, -h % multiple)
+    if not any(pad):
+        return video
+    flat = video.reshape(-1, *video.shape[-3:])  # replicate padding wants a 4-D tensor
+    return F.pad(flat, pad, mode="replicate").reshape(*video.shape[:-2], h + pad[3], w + pad[1])
+
+
+@torch.no_grad()
+def encode_video(vae: AutoencoderKLLTXVideo, video: torch.Tensor, generator: torch.Generator | None = None,
+                 sample: bool = False) -> torch.Tensor:
+    """(B, 3, T, H, W) in [−1, 1] → (B, C, T', H', W') scaled latents.
+
+    The posterior mean by default (deterministic); `sample=True` draws from it as the authors do.
+    """
+    check_video_size(video.shape[2], *video.shape[-2:], vae.temporal_compression_ratio)
+    posterior = vae.encode(pad_to_grid(video, vae.spatial_compression_ratio).to(vae.dtype)).latent_dist
+    latents = posterior.sample(generator) if sample else posterior.mode()
+    return latents.float() * vae.config.scaling_factor
+
+
+def decode_latents(decoder: torch.nn.Module, latents: torch.Tensor, height: int, width: int,
+                   scaling_factor: float) -> torch.Tensor:
+    """Scaled latents → (B, 3, T, height, width) video in [−1, 1], by the LTX VAE or a light decoder."""
+    z = (latents / scaling_factor).to(decoder.dtype)
+    with torch.no_grad():
+        video = decoder.decode(z).sample if isinstance(decoder, AutoencoderKLLTXVideo) else decoder(z)
+    return video[..., :height, :width].float().clamp(-1, 1)
+
+
+VAE_PRESETS = {
+    # LTX-Video 0.9.0's VAE: diffusers' default configuration (419 M parameters).
+    "ltx-video": {},
+    # For tests: the same 32×32×8 compression with 16 latent channels and a few thin layers.
+    "tiny": dict(
+        latent_channels=16,
+        block_out_channels=(8, 16, 32, 32),
+        decoder_block_out_channels=(8, 16, 32, 32),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+    ),
+}

@@ -1,0 +1,218 @@
+"""MobileI2VPipeline: image → video. It only orchestrates: encode, sample, decode (SPEC §1)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLLTXVideo, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.utils import BaseOutput
+from PIL import Image
+
+from .diffusion.sampler import DEFAULT_SHIFT, make_scheduler, sample_latents
+from .models.denoiser import MobileI2VDenoiser
+from .models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
+from .models.presets import denoiser_from_preset
+from .models.vae import VAE_PRESETS, check_video_size, decode_latents, encode_video, latent_grid
+
+ImageInput = Image.Image | str | Path | torch.Tensor
+
+
+@dataclass
+class MobileI2VPipelineOutput(BaseOutput):
+    """frames: uint8 (B, T, H, W, 3) for output_type "np"; float (B, T, 3, H, W) in [0, 1] for "pt";
+    (B, C, T', H', W') latents for "latent". timings: seconds per stage."""
+
+    frames: np.ndarray | torch.Tensor
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def load_image(image: ImageInput) -> Image.Image:
+    """A PIL RGB image from a path or an image; raises ValueError for files that are not images."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    path = Path(image)
+    if not path.is_file():
+        raise ValueError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as err:
+        raise ValueError(f"not a readable image: {path} ({err})") from None
+
+
+def image_to_tensor(image: Image.Image, height: int, width: int) -> torch.Tensor:
+    """Resize to cover (height, width), centre-crop, → (1, 3, height, width) in [−1, 1]."""
+    scale = max(height / image.height, width / image.width)
+    size = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
+    image = image.resize(size, Image.Resampling.BICUBIC)
+    left, top = (size[0] - width) // 2, (size[1] - height) // 2
+    image = image.crop((left, top, left + width, top + height))
+    array = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
+    return array.permute(2, 0, 1)[None]
+
+
+class MobileI2VPipeline(DiffusionPipeline):
+    """Image-to-video with the MobileI2V denoiser.
+
+    Components: `denoiser`, `vae` (the LTX-Video VAE: its encoder makes the reference latent, its
+    decoder is one of two decoders), `scheduler` (flow-matching Euler, shift 3) and an optional
+    `light_decoder`. `default_height`/`default_width` are the resolution the model was trained at and
+    `frame_rate` the frame rate of its training clips (what a written video should play at).
+    """
+
+    model_cpu_offload_seq = "vae->denoiser->light_decoder"
+    _optional_components = ["light_decoder"]
+
+    def __init__(
+        self,
+        denoiser: MobileI2VDenoiser,
+        vae: AutoencoderKLLTXVideo,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        light_decoder: LightDecoder | None = None,
+        default_height: int = 720,
+        default_width: int = 1280,
+        frame_rate: int = 24,
+    ):
+        super().__init__()
+        if vae.config.latent_channels != denoiser.config.in_channels:
+            raise ValueError(f"the VAE makes {vae.config.latent_channels}-channel latents but the denoiser "
+                             f"takes {denoiser.config.in_channels}")
+        self.register_modules(denoiser=denoiser, vae=vae, scheduler=scheduler, light_decoder=light_decoder)
+        self.register_to_config(default_height=default_height, default_width=default_width, frame_rate=frame_rate)
+
+    @classmethod
+    def from_presets(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,
+                     shift: float = DEFAULT_SHIFT, **config) -> MobileI2VPipeline:
+        """A randomly initialised pipeline from named presets: the start of a training run, or a model
+        to try the machinery with (its videos are noise)."""
+        if vae not in VAE_PRESETS:
+            raise ValueError(f"unknown VAE preset {vae!r}; choose from: {', '.join(VAE_PRESETS)}")
+        if light_decoder is not None and light_decoder not in LIGHT_DECODER_PRESETS:
+            raise ValueError(f"unknown light-decoder preset {light_decoder!r}; "
+                             f"choose from: {', '.join(LIGHT_DECODER_PRESETS)}")
+        return cls(
+            denoiser=denoiser_from_preset(denoiser),
+            vae=AutoencoderKLLTXVideo(**VAE_PRESETS[vae]),
+            scheduler=make_scheduler(shift),
+            light_decoder=LightDecoder(**LIGHT_DECODER_PRESETS[light_decoder]) if light_decoder else None,
+            **config,
+        )
+
+    def decoder_for(self, name: str | None) -> torch.nn.Module:
+        """"ltx", "light", or None for the light decoder when there is one."""
+        if name is None:
+            name = "light" if self.light_decoder is not None else "ltx"
+        if name == "ltx":
+            return self.vae
+        if name == "light":
+            if self.light_decoder is None:
+                raise ValueError("this model has no light decoder; use decoder='ltx'")
+            return self.light_decoder
+        raise ValueError(f"decoder must be 'ltx' or 'light', got {name!r}")
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: ImageInput | Sequence[ImageInput],
+        motion_score: float | Sequence[float] = 2.0,
+        num_frames: int = 17,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 30,
+        sigmas: Sequence[float] | None = None,
+        generator: torch.Generator | None = None,
+        decoder: str | None = None,
+        output_type: str = "np",
+        progress: bool = True,
+    ) -> MobileI2VPipelineOutput:
+        """Animate `image` (a path, a PIL image, or a (B, 3, H, W) tensor in [−1, 1]).
+
+        motion_score: requested optical-flow magnitude (typical 1–10; higher moves more).
+        height, width: output size, multiples of 8 (default: the model's training size); the image is
+        resized to cover it and centre-cropped. num_frames: 8k+1. sigmas: explicit σ per step for a
+        distilled model (overrides num_inference_steps). decoder: "ltx" or "light".
+        """
+        height = height or self.config.default_height
+        width = width or self.config.default_width
+        check_video_size(num_frames, height, width, self.vae.temporal_compression_ratio)
+        if output_type not in ("np", "pt", "latent"):
+            raise ValueError(f"output_type must be 'np', 'pt' or 'latent', got {output_type!r}")
+        chosen_decoder = self.decoder_for(decoder)
+        pixels = self._images_to_tensor(image, height, width)
+        batch = pixels.shape[0]
+        motion = torch.as_tensor(motion_score, dtype=torch.float32).reshape(-1).expand(batch).clone()
+
+        timings = {}
+        start = time.perf_counter()
+        reference_latent = encode_video(self.vae, pixels[:, :, None].to(self.device))  # (B, C, 1, H', W')
+        timings["encode"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        latent_frames = latent_grid(num_frames, height, width, self.vae.spatial_compression_ratio,
+                                    self.vae.temporal_compression_ratio)[0]
+        latents = sample_latents(self.denoiser, self.scheduler, reference_latent, motion.to(self.device),
+                                 latent_frames, num_inference_steps, sigmas, generator, progress=progress)
+        timings["denoise"] = time.perf_counter() - start
+        timings["denoise_per_step"] = timings["denoise"] / (len(sigmas) if sigmas else num_inference_steps)
+        if output_type == "latent":
+            return MobileI2VPipelineOutput(frames=latents, timings=timings)
+
+        start = time.perf_counter()
+        video = decode_latents(chosen_decoder, latents, height, width, self.vae.config.scaling_factor)
+        timings["decode"] = time.perf_counter() - start
+        timings["total"] = timings["encode"] + timings["denoise"] + timings["decode"]
+        frames = (video.permute(0, 2, 1, 3, 4) + 1) / 2  # (B, T, 3, H, W) in [0, 1]
+        if output_type == "np":
+            frames = (frames * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
+        return MobileI2VPipelineOutput(frames=frames, timings=timings)
+
+    @staticmethod
+    def _images_to_tensor(image, height: int, width: int) -> torch.Tensor:
+        if isinstance(image, torch.Tensor):
+            if image.ndim != 4 or image.shape[1] != 3 or tuple(image.shape[-2:]) != (height, width):
+                raise ValueError(f"a tensor image must be (B, 3, {height}, {width}) in [-1, 1], "
+                                 f"got {tuple(image.shape)}")
+            return image.float()
+        images = image if isinstance(image, (list, tuple)) else [image]
+        return torch.cat([image_to_tensor(load_image(img), height, width) for img in images])
+
+
+_WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")
+
+
+def load_pipeline(path: str | Path, torch_dtype: torch.dtype | None = None) -> MobileI2VPipeline:
+    """`MobileI2VPipeline.from_pretrained` with the folder checked first, so that a missing, partial or
+    foreign folder fails with a ValueError that names what is wrong."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"model folder not found: {path}")
+    index_file = path / "model_index.json"
+    if not index_file.is_file():
+        raise ValueError(f"{path} is not a MobileI2V model folder: {index_file.name} is missing")
+    try:
+        index = json.loads(index_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{index_file} is corrupt: {err}") from None
+    if index.get("_class_name") != MobileI2VPipeline.__name__:
+        raise ValueError(f"{path} holds a {index.get('_class_name')!r}, not a MobileI2VPipeline")
+    for component in ("denoiser", "vae", "scheduler", "light_decoder"):
+        if not (index.get(component) or [None])[0]:
+            if component != "light_decoder":
+                raise ValueError(f"{index_file} lists no {component}")
+            continue
+        folder = path / component
+        config = folder / ("scheduler_config.json" if component == "scheduler" else "config.json")
+        if not config.is_file():
+            raise ValueError(f"the model folder is incomplete: {config} is missing")
+        if component != "scheduler" and not any((folder / name).is_file() for name in _WEIGHT_FILES):
+            raise ValueError(f"the model folder is incomplete: {folder / _WEIGHT_FILES[0]} is missing")
+    try:
+        return MobileI2VPipeline.from_pretrained(path, torch_dtype=torch_dtype)
+    except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
+        raise ValueError(f"cannot load the model in {path}: {err}") from None
