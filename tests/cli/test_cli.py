@@ -1,0 +1,103 @@
+import json
+
+import pytest
+
+from mobilei2v.cli.main import main
+from mobilei2v.data.video_io import read_video
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_writes_an_h264_video_at_the_model_frame_rate(capsys, tiny_model_dir, photo, tmp_path):
+    out_file = tmp_path / "clip.mp4"
+    code, out, _ = run(capsys, "generate", photo, "-o", out_file, "--model", tiny_model_dir, "--steps", 2,
+                       "--frames", 9, "--seed", 3)
+    assert code == 0
+    frames, fps = read_video(out_file)
+    assert frames.shape == (9, 64, 96, 3) and fps == 24
+    assert "seconds: encode" in out and "denoise" in out and "decode" in out and "total" in out
+    assert "resizing" in out  # the 120×90 photo does not match the model's 96×64
+
+
+def test_generate_gif_and_explicit_size(capsys, tiny_model_dir, photo, tmp_path):
+    out_file = tmp_path / "clip.gif"
+    code, _, _ = run(capsys, "generate", photo, "-o", out_file, "--model", tiny_model_dir, "--steps", 1,
+                     "--frames", 1, "--height", 40, "--width", 72, "--decoder", "ltx")
+    assert code == 0
+    assert read_video(out_file)[0].shape == (1, 40, 72, 3)
+
+
+def test_existing_output_is_kept_without_overwrite(capsys, tiny_model_dir, photo, tmp_path):
+    out_file = tmp_path / "clip.mp4"
+    out_file.write_bytes(b"precious")
+    code, _, err = run(capsys, "generate", photo, "-o", out_file, "--model", tiny_model_dir)
+    assert code == 2 and "--overwrite" in err
+    assert out_file.read_bytes() == b"precious"
+    code, _, _ = run(capsys, "generate", photo, "-o", out_file, "--model", tiny_model_dir, "--steps", 1,
+                     "--frames", 1, "--overwrite")
+    assert code == 0 and read_video(out_file)[0].shape[0] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # no temporary files left behind
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("missing_image", "image file not found"),
+    ("not_an_image", "not a readable image"),
+    ("bad_frames", "8k+1"),
+    ("bad_size", "multiple of 8"),
+    ("missing_model", "model folder not found"),
+    ("not_a_model", "not a MobileI2V model folder"),
+    ("bad_suffix", ".mp4 or .gif"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, tiny_model_dir, photo, tmp_path, case, message):
+    args = {"image": photo, "model": tiny_model_dir, "out": tmp_path / "o.mp4", "extra": []}
+    if case == "missing_image":
+        args["image"] = tmp_path / "none.png"
+    elif case == "not_an_image":
+        (tmp_path / "text.png").write_text("not pixels")
+        args["image"] = tmp_path / "text.png"
+    elif case == "bad_frames":
+        args["extra"] = ["--frames", "16"]
+    elif case == "bad_size":
+        args["extra"] = ["--height", "100"]
+    elif case == "missing_model":
+        args["model"] = tmp_path / "no-model"
+    elif case == "not_a_model":
+        args["model"] = tmp_path
+    else:
+        args["out"] = tmp_path / "o.avi"
+    code, out, err = run(capsys, "generate", args["image"], "-o", args["out"], "--model", args["model"],
+                         *args["extra"])
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_inspect_preset_json(capsys):
+    code, out, _ = run(capsys, "inspect", "--preset", "mobilei2v-270m", "--json")
+    info = json.loads(out)
+    assert code == 0
+    assert info["params"] == 264_855_296 and info["depth"] == 16 and info["hidden_size"] == 1152
+    assert info["attention"].count("softmax") == 2 and len(info["attention"]) == 16
+
+
+def test_inspect_model_folder(capsys, tiny_model_dir):
+    code, out, _ = run(capsys, "inspect", "--model", tiny_model_dir, "--json")
+    info = json.loads(out)
+    assert code == 0 and info["hidden_size"] == 48 and info["attention"] == ["linear", "softmax"] * 2
+
+
+def test_init_model_writes_a_loadable_folder_atomically(capsys, tmp_path, photo):
+    folder = tmp_path / "fresh"
+    code, _, _ = run(capsys, "init-model", folder, "--preset", "mobilei2v-tiny", "--vae", "tiny",
+                     "--height", 32, "--width", 32)
+    assert code == 0
+    code, _, _ = run(capsys, "generate", photo, "-o", tmp_path / "x.mp4", "--model", folder, "--steps", 1,
+                     "--frames", 1)
+    assert code == 0
+    code, _, err = run(capsys, "init-model", folder, "--preset", "mobilei2v-tiny", "--vae", "tiny")
+    assert code == 2 and "exists" in err
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]

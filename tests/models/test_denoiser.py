@@ -1,0 +1,151 @@
+import pytest
+import torch
+
+from mobilei2v import DENOISER_PRESETS, MobileI2VDenoiser, denoiser_from_preset
+from mobilei2v.diffusion import frame_timesteps
+from mobilei2v.models.attention import LinearAttention
+
+
+def count(preset: str) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in denoiser_from_preset(preset).parameters())
+
+
+def test_paper_preset_matches_spec_parameter_count_and_layout():
+    assert count("mobilei2v-270m") == 264_855_296  # SPEC §2: 264.86 M without the text projector
+    model_types = DENOISER_PRESETS["mobilei2v-270m"]["attention_types"]
+    assert [i for i, kind in enumerate(model_types) if kind == "softmax"] == [7, 15]
+    # SPEC §2: linear block 15,335,424, softmax block 15,336,576 (the qkv bias).
+    assert count("mobilei2v-270m-linear") == 264_855_296 - 2 * (15_336_576 - 15_335_424)
+    assert count("mobilei2v-270m-softmax") == 264_855_296 + 14 * (15_336_576 - 15_335_424)
+
+
+def test_block_parameter_counts_match_spec():
+    with torch.device("meta"):
+        model = denoiser_from_preset("mobilei2v-270m")
+    n = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    assert n(model.blocks[0]) == 15_335_424
+    assert n(model.blocks[7]) == 15_336_576
+    assert n(model.timestep_embedder) == n(model.motion_embedder) == 1_624_320
+    assert n(model.timestep_modulation) == n(model.motion_modulation) == 7_969_536
+    assert n(model.x_embedder) == 148_608
+    assert n(model.final_layer) == 149_888
+
+
+@pytest.mark.parametrize("grid", [(1, 1, 1), (3, 2, 3), (3, 4, 4), (5, 3, 2)])
+def test_output_shape_follows_any_latent_grid(grid):
+    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    latents = torch.randn(2, 16, *grid)
+    out = model(latents, torch.tensor([900.0, 100.0]), torch.tensor([1.0, 5.0]))
+    assert out.shape == latents.shape
+    assert torch.isfinite(out).all()
+
+
+def test_unknown_attention_kind_and_bad_head_dim_are_rejected():
+    with pytest.raises(ValueError, match="attention kind"):
+        MobileI2VDenoiser(in_channels=4, hidden_size=48, num_heads=2, ffn_hidden_size=8, attention_types=["dense"])
+    with pytest.raises(ValueError, match="divisible by 6"):
+        MobileI2VDenoiser(in_channels=4, hidden_size=32, num_heads=2, ffn_hidden_size=8, attention_types=["linear"])
+    with pytest.raises(ValueError, match="unknown preset"):
+        denoiser_from_preset("mobilei2v-9b")
+
+
+def naive_linear_attention(module: LinearAttention, x, rope):
+    """The same formula with an explicit N×N score matrix."""
+    B, N, D = x.shape
+    q, k, v = module.qkv(x).chunk(3, dim=-1)
+    q, k = module.q_norm(q), module.k_norm(k)
+    q, k, v = (t.view(B, N, module.num_heads, -1).transpose(1, 2).double() for t in (q, k, v))
+    from mobilei2v.models.rope import apply_rope
+
+    cos, sin = (t.double() for t in rope)
+    q, k = torch.relu(apply_rope(q, (cos, sin))), torch.relu(apply_rope(k, (cos, sin)))
+    scores = q @ k.transpose(-1, -2)  # (B, h, N, N)
+    out = (scores @ v) / (scores.sum(-1, keepdim=True) + module.eps)
+    return module.proj(out.transpose(1, 2).reshape(B, N, D).float())
+
+
+def test_linear_attention_equals_quadratic_evaluation():
+    torch.manual_seed(0)
+    module = LinearAttention(48, 2)
+    from mobilei2v.models.rope import rope_tables
+
+    grid = (3, 4, 5)
+    rope = rope_tables(grid, 24)
+    x = torch.randn(2, 60, 48)
+    torch.testing.assert_close(module(x, rope), naive_linear_attention(module, x, rope), rtol=1e-4, atol=1e-5)
+
+
+def test_linear_attention_memory_is_linear_in_tokens():
+    """No N×N tensor: peak extra memory at 16k tokens stays far below one N×N fp32 matrix (1 GiB)."""
+    module = LinearAttention(48, 2)
+    from mobilei2v.models.rope import rope_tables
+
+    grid = (4, 64, 64)  # 16,384 tokens
+    rope = rope_tables(grid, 24)
+    x = torch.randn(1, 16384, 48)
+    with torch.no_grad(), torch.profiler.profile(profile_memory=True) as prof:
+        module(x, rope)
+    peak = max(e.cpu_memory_usage for e in prof.key_averages())
+    assert peak < 64 * 2**20, f"an op allocated {peak / 2**20:.0f} MiB"
+
+
+def test_reference_frame_timestep_is_what_the_model_sees():
+    """Per-frame timesteps reach the model: changing only frame 0's timestep changes the output."""
+    torch.manual_seed(0)
+    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    latents = torch.randn(1, 16, 3, 2, 2)
+    sigma = torch.tensor([0.7])
+    ts = frame_timesteps(sigma, 3)
+    assert ts.tolist() == [[0.0, pytest.approx(700.0), pytest.approx(700.0)]]
+    with torch.no_grad():
+        per_frame = model(latents, ts, torch.tensor([2.0]))
+        uniform = model(latents, torch.tensor([700.0]), torch.tensor([2.0]))
+        again = model(latents, torch.full((1, 3), 700.0), torch.tensor([2.0]))
+    assert not torch.allclose(per_frame, uniform)
+    torch.testing.assert_close(uniform, again)
+
+
+def test_motion_score_conditions_the_output():
+    torch.manual_seed(0)
+    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    latents = torch.randn(1, 16, 3, 2, 2)
+    with torch.no_grad():
+        a = model(latents, torch.tensor([500.0]), torch.tensor([1.0]))
+        b = model(latents, torch.tensor([500.0]), torch.tensor([6.0]))
+    assert (a - b).abs().max() > 1e-3
+
+
+def test_features_of_requested_blocks_and_precomputed_rope():
+    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    latents = torch.randn(1, 16, 3, 2, 3)
+    t, m = torch.tensor([500.0]), torch.tensor([2.0])
+    with torch.no_grad():
+        out, features = model.forward_with_features(latents, t, m, feature_blocks=(1, 3))
+        out_rope = model(latents, t, m, rope=model.rope_tables((3, 2, 3)))
+    assert [f.shape for f in features] == [torch.Size([1, 18, 48])] * 2
+    torch.testing.assert_close(out, out_rope)
+
+
+def test_save_load_round_trip(tmp_path):
+    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    model.save_pretrained(tmp_path / "denoiser")
+    assert (tmp_path / "denoiser" / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = MobileI2VDenoiser.from_pretrained(tmp_path / "denoiser")
+    assert list(loaded.config.attention_types) == list(model.config.attention_types)
+    latents = torch.randn(1, 16, 3, 2, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(latents, torch.tensor([300.0]), torch.tensor([2.0])),
+                                   model(latents, torch.tensor([300.0]), torch.tensor([2.0])))
+
+
+def test_bf16_forward_tracks_fp32():
+    torch.manual_seed(0)
+    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    latents = torch.randn(1, 16, 3, 4, 4)
+    t, m = torch.tensor([600.0]), torch.tensor([2.0])
+    with torch.no_grad():
+        ref = model(latents, t, m)
+        low = model.to(torch.bfloat16)(latents, t, m).float()
+    psnr = 10 * torch.log10(ref.pow(2).max() / (ref - low).pow(2).mean())
+    assert psnr > 30

@@ -1,0 +1,76 @@
+import pytest
+import torch
+from diffusers import AutoencoderKLLTXVideo
+
+from mobilei2v import LightDecoder
+from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
+from mobilei2v.models.vae import VAE_PRESETS, check_video_size, decode_latents, encode_video, latent_grid, pad_to_grid
+
+
+@pytest.fixture(scope="module")
+def tiny_vae():
+    torch.manual_seed(0)
+    return AutoencoderKLLTXVideo(**VAE_PRESETS["tiny"]).eval()
+
+
+def test_light_decoder_full_config_has_spec_size():
+    with torch.device("meta"):
+        model = LightDecoder()
+    assert sum(p.numel() for p in model.parameters()) == 41_896_023  # SPEC §3: ≈ 41.9 M
+
+
+@pytest.mark.parametrize("frames", [1, 9, 17])
+def test_light_decoder_output_shape(frames):
+    decoder = LightDecoder(**LIGHT_DECODER_PRESETS["tiny"]).eval()
+    latent_frames = (frames - 1) // 8 + 1
+    with torch.no_grad():
+        video, features = decoder(torch.randn(1, 16, latent_frames, 2, 3), return_features=True)
+    assert video.shape == (1, 3, frames, 64, 96)
+    assert len(features) == 5  # mid block and the four up blocks, for feature distillation
+
+
+@pytest.mark.parametrize(("frames", "height", "width"), [(9, 64, 96), (17, 72, 40), (1, 32, 32)])
+def test_encode_decode_pads_and_crops_any_size(tiny_vae, frames, height, width):
+    video = torch.rand(1, 3, frames, height, width) * 2 - 1
+    latents = encode_video(tiny_vae, video)
+    assert latents.shape == (1, 16, *latent_grid(frames, height, width))
+    for decoder in (tiny_vae, LightDecoder(**LIGHT_DECODER_PRESETS["tiny"]).eval()):
+        out = decode_latents(decoder, latents, height, width, tiny_vae.config.scaling_factor)
+        assert out.shape == video.shape
+        assert out.min() >= -1 and out.max() <= 1
+
+
+def test_reference_latent_is_the_first_latent_frame(tiny_vae):
+    """The causal encoder: frame 0 alone encodes to the same latent as frame 0 of the clip."""
+    video = torch.rand(1, 3, 9, 64, 64) * 2 - 1
+    clip = encode_video(tiny_vae, video)
+    first = encode_video(tiny_vae, video[:, :, :1])
+    torch.testing.assert_close(clip[:, :, :1], first, rtol=1e-4, atol=1e-5)
+
+
+def test_latent_scale_is_the_saved_config_value(tmp_path):
+    torch.manual_seed(0)
+    vae = AutoencoderKLLTXVideo(**VAE_PRESETS["tiny"], scaling_factor=0.5).eval()
+    vae.save_pretrained(tmp_path)
+    loaded = AutoencoderKLLTXVideo.from_pretrained(tmp_path)
+    video = torch.rand(1, 3, 1, 32, 32) * 2 - 1
+    raw = loaded.encode(video).latent_dist.mode()
+    torch.testing.assert_close(encode_video(loaded, video), raw * 0.5)
+    assert AutoencoderKLLTXVideo(**VAE_PRESETS["tiny"]).config.scaling_factor == 1.0  # the authors' raw latents
+
+
+def test_padding_repeats_edges_to_the_grid():
+    video = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 1, 2, 3, 5)
+    padded = pad_to_grid(video, 4)
+    assert padded.shape == (1, 1, 2, 4, 8)
+    assert torch.equal(padded[..., :3, :5], video)
+    assert torch.equal(padded[..., 3, :5], video[..., 2, :])
+    assert torch.equal(padded[..., :3, 7], video[..., :, 4])
+
+
+@pytest.mark.parametrize(("frames", "height", "width", "message"), [
+    (16, 64, 64, r"8k\+1.*try 17"), (0, 64, 64, "8k"), (17, 60, 64, "height"), (17, 64, 16, "width"),
+])
+def test_bad_sizes_are_rejected_with_the_fix(frames, height, width, message):
+    with pytest.raises(ValueError, match=message):
+        check_video_size(frames, height, width)

@@ -1,0 +1,96 @@
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from mobilei2v import MobileI2VPipeline
+from mobilei2v.pipeline import image_to_tensor, load_image, load_pipeline
+
+
+def generate(pipe, photo, seed=0, **kwargs):
+    kwargs = {"num_frames": 9, "num_inference_steps": 3, "progress": False, **kwargs}
+    return pipe(photo, generator=torch.Generator().manual_seed(seed), **kwargs)
+
+
+def test_generates_frames_at_the_default_size_with_timings(tiny_pipeline, photo):
+    out = generate(tiny_pipeline, photo)
+    assert out.frames.shape == (1, 9, 64, 96, 3) and out.frames.dtype == np.uint8
+    assert set(out.timings) >= {"encode", "denoise", "denoise_per_step", "decode", "total"}
+
+
+@pytest.mark.parametrize(("frames", "height", "width"), [(17, 72, 40), (1, 32, 32), (9, 96, 64)])
+def test_any_multiple_of_8_size_and_8k1_frames(tiny_pipeline, photo, frames, height, width):
+    out = generate(tiny_pipeline, photo, num_frames=frames, height=height, width=width, num_inference_steps=2)
+    assert out.frames.shape == (1, frames, height, width, 3)
+
+
+def test_same_seed_same_video_other_seed_other_video(tiny_pipeline, photo):
+    a, b, c = (generate(tiny_pipeline, photo, seed=s).frames for s in (7, 7, 8))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_both_decoders_and_output_types(tiny_pipeline, photo):
+    ltx = generate(tiny_pipeline, photo, decoder="ltx", output_type="pt").frames
+    light = generate(tiny_pipeline, photo, decoder="light", output_type="pt").frames
+    assert ltx.shape == light.shape == (1, 9, 3, 64, 96)
+    assert not torch.allclose(ltx, light)
+    latents = generate(tiny_pipeline, photo, output_type="latent").frames
+    assert latents.shape == (1, 16, 2, 2, 3)
+    with pytest.raises(ValueError, match="decoder"):
+        generate(tiny_pipeline, photo, decoder="vqgan")
+
+
+def test_batch_of_images_with_per_image_motion(tiny_pipeline, photo):
+    out = generate(tiny_pipeline, [photo, photo], motion_score=[1.0, 6.0])
+    assert out.frames.shape[0] == 2
+    assert not np.array_equal(out.frames[0], out.frames[1])
+
+
+def test_save_and_load_round_trip(tiny_pipeline, tiny_model_dir, photo):
+    loaded = load_pipeline(tiny_model_dir)
+    assert isinstance(loaded, MobileI2VPipeline)
+    assert loaded.config.default_height == 64 and loaded.light_decoder is not None
+    # Equal up to float rounding: the denoiser's outputs differ by ~2e-7 (BLAS may sum in another order
+    # for freshly loaded weights) and three sampling steps of a random model amplify that to ~5e-4.
+    torch.testing.assert_close(generate(loaded, photo, output_type="pt").frames,
+                               generate(tiny_pipeline, photo, output_type="pt").frames, rtol=0, atol=5e-3)
+
+
+def test_image_is_resized_to_cover_and_centre_cropped(photo):
+    tensor = image_to_tensor(load_image(photo), 64, 64)  # 120×90 → 85×64 → centre 64×64
+    assert tensor.shape == (1, 3, 64, 64)
+    assert -1 <= tensor.min() and tensor.max() <= 1
+
+
+@pytest.mark.parametrize("damage", ["no_index", "no_weights", "corrupt_weights", "corrupt_index", "no_vae_config"])
+def test_damaged_model_folders_fail_with_a_clear_error(tiny_model_dir, tmp_path, damage):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    weights = folder / "denoiser" / "diffusion_pytorch_model.safetensors"
+    if damage == "no_index":
+        (folder / "model_index.json").unlink()
+        message = "model_index.json is missing"
+    elif damage == "no_weights":
+        weights.unlink()
+        message = "diffusion_pytorch_model.safetensors is missing"
+    elif damage == "corrupt_weights":
+        weights.write_bytes(weights.read_bytes()[:100])
+        message = "cannot load"
+    elif damage == "corrupt_index":
+        (folder / "model_index.json").write_text("{not json")
+        message = "corrupt"
+    else:
+        (folder / "vae" / "config.json").unlink()
+        message = "vae/config.json is missing"
+    with pytest.raises(ValueError, match=message):
+        load_pipeline(folder)
+
+
+def test_missing_image_and_non_image_files(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        load_image(tmp_path / "nothing.png")
+    (tmp_path / "notes.jpg").write_text("hello")
+    with pytest.raises(ValueError, match="not a readable image"):
+        load_image(tmp_path / "notes.jpg")
