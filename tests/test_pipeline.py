@@ -94,3 +94,8 @@ def test_missing_image_and_non_image_files(tmp_path):
     (tmp_path / "notes.jpg").write_text("hello")
     with pytest.raises(ValueError, match="not a readable image"):
         load_image(tmp_path / "notes.jpg")
+
+
+def test_motion_scores_must_match_the_images(tiny_pipeline, photo):
+    with pytest.raises(ValueError, match="one per image"):
+        generate(tiny_pipeline, [photo, photo], motion_score=[1.0, 2.0, 3.0])

@@ -146,7 +146,10 @@ class MobileI2VPipeline(DiffusionPipeline):
         chosen_decoder = self.decoder_for(decoder)
         pixels = self._images_to_tensor(image, height, width)
         batch = pixels.shape[0]
-        motion = torch.as_tensor(motion_score, dtype=torch.float32).reshape(-1).expand(batch).clone()
+        motion = torch.as_tensor(motion_score, dtype=torch.float32).reshape(-1)
+        if len(motion) not in (1, batch):
+            raise ValueError(f"give one motion score, or one per image ({batch}), not {len(motion)}")
+        motion = motion.expand(batch).clone()
 
         timings = {}
         start = time.perf_counter()

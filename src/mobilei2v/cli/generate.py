@@ -34,7 +34,9 @@ def add_parser(commands) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same video")
     p.add_argument("--decoder", choices=("ltx", "light"), default=None,
                    help="LTX VAE decoder or the light decoder (default: light when the model has one)")
-    p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="denoiser precision")
+    p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
+                   help="denoiser precision; bf16 is faster only where the hardware has bf16 matmuls "
+                        "(AVX-512 BF16 or AMX CPUs, GPUs), and much slower on AVX2-only CPUs")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the file (default: the model's)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(run=run)
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     pipe = load_pipeline(args.model)
     if args.dtype == "bf16":
-        pipe.denoiser.to(torch.bfloat16)
+        # torch's own `to`: diffusers' override warns about fp32 modules even when there are none.
+        torch.nn.Module.to(pipe.denoiser, torch.bfloat16)
     height = args.height or pipe.config.default_height
     width = args.width or pipe.config.default_width
     check_video_size(args.frames, height, width)

@@ -7,6 +7,7 @@ import sys
 
 from diffusers.utils import logging as diffusers_logging
 
+from ..runtime import keep_freed_memory
 from . import convert, generate, inspect, init_model
 
 COMMANDS = (generate, inspect, convert, init_model)
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     diffusers_logging.disable_progress_bar()  # diffusers' "Loading pipeline components" bar is noise here
+    keep_freed_memory()
     try:
         return args.run(args) or 0
     # The library raises ValueError (and FileExistsError) for input the user can fix.

@@ -19,20 +19,28 @@ from .denoiser import MobileI2VDenoiser
 UNUSED_PREFIXES = ("y_embedder.", "attention_y_norm.", "pos_embed", "pos_embed_temporal")
 HEAD_DIM = 72  # the authors fix the head dimension, not the head count
 
-# authors' name → ours; a trailing "1x1" marks a 1×1 conv weight that becomes a Linear weight.
-_RENAMES = [
-    (r"x_embedder\.proj\.(weight|bias)", r"x_embedder.\1"),
-    (r"t_embedder\.mlp\.(\d)\.(weight|bias)", r"timestep_embedder.mlp.\1.\2"),
-    (r"flow_embedder\.mlp\.(\d)\.(weight|bias)", r"motion_embedder.mlp.\1.\2"),
-    (r"t_block\.1\.(weight|bias)", r"timestep_modulation.proj.\1"),
-    (r"flow_block\.1\.(weight|bias)", r"motion_modulation.proj.\1"),
-    (r"blocks\.(\d+)\.scale_shift_table", r"blocks.\1.scale_shift_table"),
-    (r"blocks\.(\d+)\.attn\.(qkv|proj|q_norm|k_norm)\.(weight|bias)", r"blocks.\1.attn.\2.\3"),
-    (r"blocks\.(\d+)\.mlp\.inverted_conv\.conv\.(weight|bias)", r"blocks.\1.ffn.expand.\2"),
-    (r"blocks\.(\d+)\.mlp\.depth_conv\.conv\.(weight|bias)", r"blocks.\1.ffn.depthwise.\2"),
-    (r"blocks\.(\d+)\.mlp\.point_conv\.conv\.weight", r"blocks.\1.ffn.project.weight"),
-    (r"final_layer\.(scale_shift_table|linear\.weight|linear\.bias)", r"final_layer.\1"),
+# (authors' prefix, ours): a name continues identically after its prefix, and names with no listed
+# prefix (attention, scale-shift tables, final layer) are the same on both sides. The last three live
+# inside `blocks.N.`. The 1×1 convs become Linears (same numbers, reshaped).
+_PREFIXES = [
+    ("x_embedder.proj.", "x_embedder."),
+    ("t_embedder.", "timestep_embedder."),
+    ("flow_embedder.", "motion_embedder."),
+    ("t_block.1.", "timestep_modulation.proj."),
+    ("flow_block.1.", "motion_modulation.proj."),
+    ("mlp.inverted_conv.conv.", "ffn.expand."),
+    ("mlp.depth_conv.conv.", "ffn.depthwise."),
+    ("mlp.point_conv.conv.", "ffn.project."),
 ]
+
+
+def _translate(name: str, to_ours: bool) -> str:
+    for official, ours in _PREFIXES:
+        source, target = (official, ours) if to_ours else (ours, official)
+        renamed, hits = re.subn(rf"^((?:blocks\.\d+\.)?){re.escape(source)}", rf"\g<1>{target}", name)
+        if hits:
+            return renamed
+    return name
 
 
 class CheckpointError(ValueError):
@@ -47,7 +55,8 @@ def load_official_state_dict(path: str | Path, use_ema: bool = False) -> dict[st
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"cannot read {path} as a PyTorch checkpoint: {err}") from None
+        # torch's own text runs over several lines and advises weights_only=False: not for a user here.
+        raise CheckpointError(f"cannot read {path} as a PyTorch checkpoint ({type(err).__name__})") from None
     key = "state_dict_ema" if use_ema else "state_dict"
     if isinstance(checkpoint, dict) and key in checkpoint:
         checkpoint = checkpoint[key]
@@ -72,13 +81,6 @@ def config_from_official(state_dict: dict[str, torch.Tensor]) -> dict:
                 ffn_hidden_size=ffn_hidden, attention_types=attention)
 
 
-def _rename(name: str) -> str | None:
-    for pattern, replacement in _RENAMES:
-        if re.fullmatch(pattern, name):
-            return re.sub(pattern, replacement, name)
-    return None
-
-
 def convert_official(state_dict: dict[str, torch.Tensor], log=print) -> MobileI2VDenoiser:
     """Build a denoiser holding the authors' weights; raise CheckpointError naming every mismatch."""
     with torch.device("meta"):  # shapes only: the checkpoint supplies every value
@@ -88,20 +90,23 @@ def convert_official(state_dict: dict[str, torch.Tensor], log=print) -> MobileI2
     for name, tensor in state_dict.items():
         if name.startswith(UNUSED_PREFIXES):
             dropped.append(name)
-        elif (ours := _rename(name)) is None or ours not in expected:
-            unexpected.append(name)
-        else:
+        elif (ours := _translate(name, to_ours=True)) in expected:
             converted[ours] = tensor
+        else:
+            unexpected.append(name)
+    # Problems are reported under the checkpoint's own names, the ones a user can find in the file.
     problems = [f"unexpected tensor {name}" for name in unexpected]
-    problems += [f"missing tensor for {name}" for name in expected if name not in converted]
+    problems += [f"missing tensor {_translate(name, to_ours=False)}" for name in expected if name not in converted]
     for name, tensor in converted.items():
         want = expected[name].shape
         if tensor.shape not in (want, (*want, 1, 1)):
-            problems.append(f"{name}: shape {tuple(tensor.shape)} does not fit {tuple(want)}")
+            problems.append(f"{_translate(name, to_ours=False)}: shape {tuple(tensor.shape)} does not fit "
+                            f"{tuple(want)}")
         else:
             converted[name] = tensor.reshape(want)  # 1×1 conv (O, I, 1, 1) → Linear (O, I)
     if problems:
-        raise CheckpointError("checkpoint does not match the MobileI2V layout:\n  " + "\n  ".join(problems))
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise CheckpointError("checkpoint does not match the MobileI2V layout: " + "; ".join(problems[:5]) + more)
     if dropped:
         log(f"dropped {len(dropped)} unused tensors (caption projector, positional-embedding buffers): "
             + ", ".join(sorted({n.split('.')[0] for n in dropped})))
