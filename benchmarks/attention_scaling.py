@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 
 import torch
 
+from mobilei2v.evaluation.resources import current_rss_gib, peak_rss_gib
 from mobilei2v.models.attention import LinearAttention, SoftmaxAttention
 from mobilei2v.models.rope import rope_tables
 
 KINDS = {"linear": LinearAttention, "softmax": SoftmaxAttention}
-
-
-def current_rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def probe(kind: str, tokens: int) -> dict:
@@ -36,11 +31,11 @@ def probe(kind: str, tokens: int) -> dict:
     rope = rope_tables(grid, 72)
     x = torch.randn(1, tokens, 1152)
     with torch.inference_mode():
-        before = current_rss_mib()
+        before = current_rss_gib()
         start = time.perf_counter()
         layer(x, rope)
         first = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+        peak = (peak_rss_gib() - before) * 1024
         start = time.perf_counter()
         layer(x, rope)
         seconds = min(first, time.perf_counter() - start)

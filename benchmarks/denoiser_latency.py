@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mobilei2v import denoiser_from_preset
 from mobilei2v.diffusion import frame_timesteps
+from mobilei2v.evaluation.resources import peak_rss_gib
 from mobilei2v.runtime import keep_freed_memory
 
 GRIDS = {"1280x720x17": (3, 23, 40), "512x288x17": (3, 9, 16)}  # latent (T', H', W')
@@ -55,6 +55,7 @@ def count_flops(build, grid) -> int:
 
 def ours(grid, dtype):
     """The model and a closure running one forward on a fixed input."""
+    torch.manual_seed(0)  # the same weights for every precision
     model = denoiser_from_preset("mobilei2v-270m").eval()
     torch.nn.Module.to(model, dtype)  # torch's own `to`: diffusers' override warns needlessly
     latents = torch.randn(1, 128, *grid).to(dtype)
@@ -86,7 +87,7 @@ def memory_probe(grid) -> None:
     model, forward = ours(grid, torch.float32)
     with torch.inference_mode():
         forward()
-    print(json.dumps({"peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+    print(json.dumps({"peak_rss_gib": peak_rss_gib()}))
 
 
 def main() -> None:

@@ -9,12 +9,11 @@ for a user. Prints the pipeline's per-stage timings and the process's peak resid
 from __future__ import annotations
 
 import argparse
-import resource
-
 import torch
 from PIL import Image
 
 from mobilei2v import MobileI2VPipeline
+from mobilei2v.evaluation.resources import peak_rss_gib
 from mobilei2v.runtime import keep_freed_memory
 
 
@@ -30,7 +29,7 @@ def main() -> None:
     pipe = MobileI2VPipeline.from_presets("mobilei2v-270m", "ltx-video", "turbo-vaed-ltx")
     for module in (pipe.denoiser, pipe.vae, pipe.light_decoder):
         module.eval()
-    weights_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    weights_gib = peak_rss_gib()
     image = Image.new("RGB", (args.width, args.height), (90, 140, 200))
     out = pipe(image, num_frames=17, height=args.height, width=args.width, num_inference_steps=args.steps,
                decoder=args.decoder, generator=torch.Generator().manual_seed(0))
@@ -38,7 +37,7 @@ def main() -> None:
     print(f"{args.width}x{args.height}x17, {args.steps} steps, {args.decoder} decoder")
     print(f"seconds: encode {t['encode']:.2f} | denoise/step {t['denoise_per_step']:.2f} | decode {t['decode']:.2f}"
           f" | total {t['total']:.2f} | 30-step total ≈ {t['encode'] + 30 * t['denoise_per_step'] + t['decode']:.1f}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak = peak_rss_gib()
     print(f"peak RSS {peak:.2f} GiB (after building the models: {weights_gib:.2f} GiB)")
 
 

@@ -1,0 +1,1 @@
+"""Evaluation: metrics and the measurements that benchmarks share."""
