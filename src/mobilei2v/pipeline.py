@@ -105,7 +105,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         )
 
     def decoder_for(self, name: str | None) -> torch.nn.Module:
-        """"ltx", "light", or None for the light decoder when there is one."""
+        """The decoder called `name` ("ltx" or "light"); None picks the light one when there is one."""
         if name is None:
             name = "light" if self.light_decoder is not None else "ltx"
         if name == "ltx":

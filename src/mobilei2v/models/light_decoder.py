@@ -4,6 +4,10 @@ latent (B, C, T, H, W) → conv_in → mid block → up blocks (each: a channel-
 3-D pixel-shuffle upsampler, resnets) → two per-frame [RMSNorm, SiLU, conv 3×3, pixel-shuffle 2]
 stages in place of LTX's patch-4 unpatchify → RMSNorm, SiLU, conv → RGB (B, 3, 8(T−1)+1, 32H, 32W).
 The widest stages use depthwise-separable 3-D convs, which is most of the saving over LTX's decoder.
+
+Two departures from Turbo-VAED's code, both where SPEC §3 says otherwise: the last norm is an RMSNorm
+(their code has a BatchNorm3d, whose batch statistics are fragile at batch size 1), and every resnet
+uses SiLU (theirs switches to ReLU after an upsampler). The parameter count is the same, 41,896,023.
 """
 
 from __future__ import annotations
