@@ -8,9 +8,9 @@ import sys
 from diffusers.utils import logging as diffusers_logging
 
 from ..runtime import keep_freed_memory
-from . import convert, generate, inspect, init_model
+from . import convert, data, generate, init_model, inspect
 
-COMMANDS = (generate, inspect, convert, init_model)
+COMMANDS = (generate, inspect, convert, init_model, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,1 +1,6 @@
-"""Data: video I/O (and, later, clip preparation, scoring, filtering and the latent cache)."""
+"""Data: video I/O, and the `mobilei2v data` steps that prepare training clips (SPEC §7).
+
+cut.py (clips at scene cuts) → score.py (motion.py, quality.py, reconstruction.py) → filter.py →
+latent_cache.py (VAE latents for training); synth.py (camera-motion clips from images and textures.py);
+holdout.py (photos never trained on); clips_csv.py (the authors' CSV format).
+"""

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
+import torch
+from PIL import Image
 
 from ..files import atomic_output
 
 # Output container → (codec, pixel format). H.264 needs even sizes, which the pipeline guarantees.
 _FORMATS = {".mp4": ("libx264", "yuv420p"), ".gif": ("gif", "rgb8")}
 VIDEO_SUFFIXES = tuple(_FORMATS)
+# What `mobilei2v data cut` looks for in a folder: the containers FFmpeg reads that cameras and sites use.
+INPUT_VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+
+
+class VideoReadError(ValueError):
+    """A video that is missing, unreadable, truncated or has no frames: a data run skips it and goes on.
+
+    `reason` is the short category a data run counts skipped inputs by.
+    """
+
+    def __init__(self, reason: str, path: str | Path, detail: str = ""):
+        super().__init__(f"{reason}: {path}" + (f" ({detail})" if detail else ""))
+        self.reason, self.path, self.detail = reason, Path(path), detail
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float, overwrite: bool = False, crf: int = 18) -> Path:
@@ -37,9 +53,74 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, overwrite: boo
     return path
 
 
-def read_video(path: str | Path) -> tuple[np.ndarray, float]:
-    """All frames of a video as uint8 (T, H, W, 3) and its frame rate."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-        return np.stack(frames), float(stream.average_rate or 0)
+def _ffmpeg_message(err: Exception) -> str:
+    """FFmpeg's own words without the file name PyAV appends (the report names the file already)."""
+    return getattr(err, "strerror", None) or str(err)
+
+
+class VideoReader:
+    """Frames of a video one at a time, so a long video never has to fit in memory.
+
+    Opening and decoding raise `VideoReadError` (never a raw FFmpeg error) for files that cannot be used.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise VideoReadError("missing file", self.path)
+        try:
+            self._container = av.open(str(self.path))
+        except (av.FFmpegError, OSError) as err:
+            raise VideoReadError("unreadable video", self.path, _ffmpeg_message(err)) from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise VideoReadError("unreadable video", self.path, "no video stream")
+        self._stream = self._container.streams.video[0]
+        self.frame_rate = float(self._stream.average_rate or 0)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """uint8 (H, W, 3) RGB frames in display order."""
+        try:
+            for frame in self._container.decode(self._stream):
+                yield frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as err:
+            raise VideoReadError("unreadable video", self.path, f"damaged: {_ffmpeg_message(err)}") from None
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, float]:
+    """The frames of a video (the first `max_frames` when given) as uint8 (T, H, W, 3), and its frame rate."""
+    with VideoReader(path) as reader:
+        frames = []
+        for frame in reader:
+            frames.append(frame)
+            if len(frames) == max_frames:
+                break
+        if not frames:
+            raise VideoReadError("unreadable video", path, "no frames")
+        return np.stack(frames), reader.frame_rate
+
+
+def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize (T, H, W, 3) uint8 frames to cover (height, width) and centre-crop: the pipeline's framing."""
+    h, w = frames.shape[1:3]
+    if (h, w) == (height, width):
+        return frames
+    scale = max(height / h, width / w)
+    size = (max(width, round(w * scale)), max(height, round(h * scale)))
+    left, top = (size[0] - width) // 2, (size[1] - height) // 2
+    box = (left, top, left + width, top + height)
+    return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BICUBIC).crop(box)) for f in frames])
+
+
+def frames_to_video(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) → (1, 3, T, H, W) in [−1, 1], the VAE's input."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0

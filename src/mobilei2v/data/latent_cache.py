@@ -1,0 +1,146 @@
+"""`data encode`: VAE latents of every clip, computed once, so training never runs the VAE per step.
+
+A cache is a folder:
+- `shard-00000.safetensors`, ...: per clip `K`, tensors `K.video` (C, T', H', W') fp32 (the posterior
+  mean of the whole clip), `K.reference` (C, 1, H', W') fp32 (frame 0 encoded alone: the reference latent
+  of SPEC §4) and `K.motion_score` (a 0-d fp32: the CSV's `flow`).
+- `index.json`: the VAE config and latent scale, the clip size (frames, height, width) and, per clip, its
+  key, shard, video_path and motion score.
+Shards hold `shard_size` clips and are written, then the index, atomically: an interrupted run loses at
+most the clips of one unwritten shard, and a re-run encodes only the clips the index does not list.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLLTXVideo
+from safetensors import safe_open
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from ..files import atomic_output
+from ..models.vae import check_video_size, encode_video
+from .clips_csv import CLIP_FRAMES, number, read_rows, video_file
+from .skipped import SkippedInputs
+from .video_io import VideoReadError, fit_frames, frames_to_video, read_video
+
+INDEX = "index.json"
+FORMAT_VERSION = 1
+SHARD_SIZE = 64  # clips per shard: about 120 MB of latents per file at 720p with the LTX VAE
+
+
+@dataclass
+class EncodeResult:
+    encoded: int = 0
+    already: int = 0  # clips the index listed before this run
+    seconds: float = 0.0
+    skipped: SkippedInputs = field(default_factory=SkippedInputs)
+
+
+def _settings(vae: AutoencoderKLLTXVideo, num_frames: int, height: int, width: int) -> dict:
+    """What every clip of one cache shares; a re-run must match it."""
+    # Without diffusers' bookkeeping keys (its version, the load path): they do not change a latent.
+    config = {k: v for k, v in vae.config.items() if not k.startswith("_")}
+    return {"format": FORMAT_VERSION, "num_frames": num_frames, "height": height, "width": width,
+            "scaling_factor": vae.config.scaling_factor,
+            "vae_config": json.loads(json.dumps(config))}  # tuples become lists, as when read back
+
+
+def _load_index(cache_dir: Path, settings: dict) -> dict:
+    path = cache_dir / INDEX
+    if not path.is_file():
+        return {**settings, "clips": []}
+    try:
+        index = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is corrupt: {err}") from None
+    different = [k for k in settings if index.get(k) != settings[k]]
+    if different:
+        raise ValueError(f"the cache in {cache_dir} was made with other settings ({', '.join(different)} differ): "
+                         "use a new folder for these")
+    return index
+
+
+def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLTXVideo, height: int, width: int,
+               num_frames: int = CLIP_FRAMES, shard_size: int = SHARD_SIZE, progress: bool = True) -> EncodeResult:
+    """Encode the clips of a CSV (first `num_frames` frames, resized to cover height×width and centre-cropped)
+    into `cache_dir`; see the module's docstring. Rows without a motion score are skipped."""
+    check_video_size(num_frames, height, width, vae.temporal_compression_ratio)
+    if shard_size < 1:
+        raise ValueError(f"shard size must be at least 1, got {shard_size}")
+    csv_path, cache_dir = Path(csv_path), Path(cache_dir)
+    rows = read_rows(csv_path)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    index = _load_index(cache_dir, _settings(vae, num_frames, height, width))
+    done = {clip["video_path"] for clip in index["clips"]}
+    result = EncodeResult(already=sum(row["video_path"] in done for row in rows))
+    todo = [row for row in rows if row["video_path"] not in done]
+    next_key = max((clip["key"] for clip in index["clips"]), default=-1) + 1
+    tensors, pending = {}, []
+    start = time.perf_counter()
+
+    def write_shard() -> None:
+        # Numbered after every shard on disk: one orphaned by a crash before its index update is never reused.
+        numbers = [int(p.stem.removeprefix("shard-")) for p in cache_dir.glob("shard-*.safetensors")]
+        shard = f"shard-{max(numbers, default=-1) + 1:05d}.safetensors"
+        with atomic_output(cache_dir / shard) as tmp:
+            save_file(tensors, tmp)
+        index["clips"] += [{**clip, "shard": shard} for clip in pending]
+        with atomic_output(cache_dir / INDEX, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(index, indent=1))
+        tensors.clear()
+        pending.clear()
+
+    for row in tqdm(todo, desc="encoding", unit="clip", disable=not progress):
+        motion = number(row, "flow")
+        if motion is None or not np.isfinite(motion):
+            result.skipped.add("no motion score (run `mobilei2v data score` first)", row["video_path"])
+            continue
+        try:
+            frames, _ = read_video(video_file(csv_path, row["video_path"]), max_frames=num_frames)
+        except VideoReadError as err:
+            result.skipped.add(err.reason, row["video_path"], err.detail)
+            continue
+        if len(frames) < num_frames:
+            result.skipped.add(f"shorter than {num_frames} frames", row["video_path"], f"{len(frames)} frames")
+            continue
+        video = frames_to_video(fit_frames(frames, height, width))  # (1, 3, T, H, W)
+        key = str(next_key)
+        tensors[f"{key}.video"] = encode_video(vae, video)[0].contiguous()  # (C, T', H', W')
+        tensors[f"{key}.reference"] = encode_video(vae, video[:, :, :1])[0].contiguous()  # (C, 1, H', W')
+        tensors[f"{key}.motion_score"] = torch.tensor(motion, dtype=torch.float32)
+        pending.append({"key": next_key, "video_path": row["video_path"], "motion_score": motion})
+        next_key += 1
+        result.encoded += 1
+        if len(pending) == shard_size:
+            write_shard()
+    if pending:
+        write_shard()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+class LatentCache:
+    """Read a latent cache: `cache[i]` → {"video", "reference", "motion_score"} tensors of the i-th clip."""
+
+    def __init__(self, cache_dir: str | Path):
+        self.dir = Path(cache_dir)
+        path = self.dir / INDEX
+        if not path.is_file():
+            raise ValueError(f"not a latent cache: {path} is missing (make one with `mobilei2v data encode`)")
+        self.index = json.loads(path.read_text())
+        self.clips = self.index["clips"]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        clip = self.clips[i]
+        with safe_open(self.dir / clip["shard"], framework="pt") as shard:
+            return {name: shard.get_tensor(f"{clip['key']}.{name}") for name in ("video", "reference", "motion_score")}

@@ -1,0 +1,78 @@
+import json
+
+import pytest
+import torch
+
+from mobilei2v.data.clips_csv import write_rows
+from mobilei2v.data.latent_cache import LatentCache
+from mobilei2v.data.reconstruction import load_vae
+from mobilei2v.data.video_io import fit_frames, frames_to_video, read_video
+from mobilei2v.models.vae import encode_video
+
+
+@pytest.fixture
+def scored_csv(bikes_cut, bad_videos, tmp_path):
+    """Four real clips with motion scores, one without, and a 10-frame clip."""
+    rows = [{**row, "flow": f"{1.5 + i:.4f}"} for i, row in enumerate(bikes_cut[0].rows[:5])]
+    rows[4]["flow"] = ""
+    rows.append({"video_path": str(bad_videos["short"]), "flow": "2.0"})
+    return write_rows(tmp_path / "scored.csv", rows)
+
+
+def test_encode_caches_video_and_reference_latents(cli, scored_csv, tiny_vae_dir, tmp_path):
+    cache = tmp_path / "cache"
+    code, out, err = cli("data", "encode", scored_csv, "-o", cache, "--vae", tiny_vae_dir,
+                         "--height", 64, "--width", 96, "--shard-size", 3)
+    assert code == 0, err
+    assert "encoded 4 clips" in out and "clips/s" in out and "encoding" in err  # the progress bar
+    assert "skipped 1 (no motion score" in out and "skipped 1 (shorter than 17 frames)" in out
+    index = json.loads((cache / "index.json").read_text())
+    assert (index["height"], index["width"], index["num_frames"]) == (64, 96, 17)
+    assert index["vae_config"]["latent_channels"] == 16
+    assert sorted(p.name for p in cache.glob("*.safetensors")) == ["shard-00000.safetensors", "shard-00001.safetensors"]
+
+    latents = LatentCache(cache)
+    assert len(latents) == 4
+    clip = latents[1]
+    assert clip["video"].shape == (16, 3, 2, 3) and clip["video"].dtype == torch.float32
+    assert clip["reference"].shape == (16, 1, 2, 3)
+    assert clip["motion_score"].item() == pytest.approx(2.5)
+    # The reference latent is frame 0 encoded alone, as the pipeline encodes an input image.
+    frames, _ = read_video(latents.clips[1]["video_path"], max_frames=1)
+    expected = encode_video(load_vae(tiny_vae_dir), frames_to_video(fit_frames(frames, 64, 96)))[0]
+    torch.testing.assert_close(clip["reference"], expected)
+    assert not torch.allclose(clip["video"][:, 1:2], clip["reference"])  # later frames are other latents
+
+
+def test_a_rerun_encodes_only_new_clips(cli, scored_csv, bikes_cut, tiny_vae_dir, tmp_path):
+    cache = tmp_path / "cache"
+    args = ("--vae", tiny_vae_dir, "--height", 64, "--width", 64)
+    assert cli("data", "encode", scored_csv, "-o", cache, *args)[0] == 0
+    first = (cache / "shard-00000.safetensors").read_bytes()
+    code, out, _ = cli("data", "encode", scored_csv, "-o", cache, *args)
+    assert code == 0 and "encoded 0 clips" in out and "4 were already in the cache" in out
+
+    more = write_rows(tmp_path / "more.csv", [{**row, "flow": "1.0"} for row in bikes_cut[0].rows[:6]])
+    code, out, _ = cli("data", "encode", more, "-o", cache, *args)
+    assert code == 0 and "encoded 2 clips" in out
+    assert len(LatentCache(cache)) == 6 and (cache / "shard-00000.safetensors").read_bytes() == first
+    assert [c["shard"] for c in LatentCache(cache).clips][-2:] == ["shard-00001.safetensors"] * 2
+
+    code, _, err = cli("data", "encode", more, "-o", cache, "--vae", tiny_vae_dir, "--height", 64, "--width", 96)
+    assert code == 2 and "width" in err and "new folder" in err
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--height", 60, "--width", 64), "multiple of 8"),
+    (("--height", 64, "--width", 64, "--frames", 16), "8k+1"),
+])
+def test_bad_sizes_are_refused_before_any_work(cli, scored_csv, tiny_vae_dir, tmp_path, extra, message):
+    code, _, err = cli("data", "encode", scored_csv, "-o", tmp_path / "cache", "--vae", tiny_vae_dir, *extra)
+    assert code == 2 and message in err
+    assert not (tmp_path / "cache" / "index.json").exists()
+
+
+def test_a_folder_that_is_not_a_vae_is_refused(cli, scored_csv, tmp_path):
+    code, _, err = cli("data", "encode", scored_csv, "-o", tmp_path / "cache", "--vae", tmp_path,
+                       "--height", 64, "--width", 64)
+    assert code == 2 and "not a VAE folder" in err

@@ -1,0 +1,93 @@
+import csv
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mobilei2v.cli.data import _library
+from mobilei2v.data.holdout import HOLDOUT_IMAGES, file_digest, holdout_paths
+from mobilei2v.data.motion import motion_score
+from mobilei2v.data.synth import CameraPath
+from mobilei2v.data.textures import TEXTURES, make_texture
+from mobilei2v.data.video_io import read_video
+
+SMALL = ("--frames", 5, "--height", 64, "--width", 96)
+
+
+def read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_texture_clips_have_measured_motion_and_follow_the_seed(cli, tmp_path):
+    code, out, err = cli("data", "synth", "-o", tmp_path / "a", "--textures", 6, "--seed", 3, *SMALL)
+    assert code == 0, err
+    rows = read(tmp_path / "a" / "clips.csv")
+    assert len(rows) == 6 and "wrote 6 clips" in out
+    for row in rows:
+        frames, _ = read_video(row["video_path"])
+        assert frames.shape == (5, 64, 96, 3)
+        assert float(row["flow"]) == pytest.approx(motion_score(frames), abs=1e-3)  # the real scorer, on the file
+        assert row["source"].startswith("texture:") and row["camera"].startswith("pan=")
+    assert len({r["camera"] for r in rows}) == 6  # a random path per clip
+
+    assert cli("data", "synth", "-o", tmp_path / "b", "--textures", 6, "--seed", 3, *SMALL)[0] == 0
+    assert [r["camera"] for r in read(tmp_path / "b" / "clips.csv")] == [r["camera"] for r in rows]
+
+
+def test_paths_cover_still_to_fast_motion():
+    rng = np.random.default_rng(0)
+    paths = [CameraPath.random(rng, kind) for kind in ("pan", "zoom", "rotate", "mixed") for _ in range(50)]
+    speeds = [np.hypot(*p.pan) for p in paths[:50]]
+    assert min(speeds) < 0.001 and max(speeds) > 0.01
+    assert any(p.zoom > 1.3 for p in paths[50:100]) and any(p.zoom < 1 / 1.3 for p in paths[50:100])
+    assert all(p.pan == (0, 0) and p.zoom == 1 for p in paths[100:150])
+    mixed = paths[150:]
+    assert all(p.pan != (0, 0) and p.zoom != 1 and p.rotation != 0 for p in mixed)
+
+
+def test_every_texture_kind_has_structure_and_depends_only_on_the_seed():
+    for kind in TEXTURES:
+        a = make_texture(kind, 48, 64, np.random.default_rng(7))
+        assert a.shape == (48, 64, 3) and a.dtype == np.uint8 and a.std() > 20, kind
+        assert np.array_equal(a, make_texture(kind, 48, 64, np.random.default_rng(7)))
+        assert not np.array_equal(a, make_texture(kind, 48, 64, np.random.default_rng(8)))
+
+
+def test_image_folder_clips_and_unreadable_images(cli, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(2):
+        Image.fromarray(make_texture("shapes", 120, 160, np.random.default_rng(i))).save(images / f"still{i}.png")
+    (images / "broken.jpg").write_bytes(b"not an image")
+    code, out, err = cli("data", "synth", "-o", tmp_path / "out", "--images", images, "--clips-per-image", 2, *SMALL)
+    assert code == 0, err
+    rows = read(tmp_path / "out" / "clips.csv")
+    assert len(rows) == 4 and {r["source"] for r in rows} == {str(images / "still0.png"), str(images / "still1.png")}
+    assert "skipped 1 (unreadable image)" in out and "broken.jpg" in out
+
+
+def test_training_refuses_held_out_photos_even_renamed(cli, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(holdout_paths()[3], images / "my_cat.png")
+    code, _, err = cli("data", "synth", "-o", tmp_path / "out", "--images", images, *SMALL)
+    assert code == 2 and "held-out" in err and "chelsea.png" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_held_out_set_is_installed_unchanged_and_makes_the_evaluation_clips(cli, tmp_path):
+    paths = holdout_paths()
+    assert [file_digest(p) for p in paths] == [image.sha256 for image in HOLDOUT_IMAGES]
+    code, out, err = cli("data", "synth", "-o", tmp_path, "--holdout", "--frames", 3, "--height", 32, "--width", 32)
+    assert code == 0, err
+    assert sorted(r["source"] for r in read(tmp_path / "clips.csv")) == sorted(map(str, paths))
+
+
+def test_missing_data_extra_is_a_one_line_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "scenedetect", None)  # as if the data extra were not installed
+    monkeypatch.delitem(sys.modules, "mobilei2v.data.cut", raising=False)
+    with pytest.raises(ValueError, match=r"pip install 'mobilei2v\[data\]'"):
+        _library("cut")
