@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     keep_freed_memory()
     torch.manual_seed(0)
-    pipe = MobileI2VPipeline.from_presets("mobilei2v-270m", "ltx-video", "turbo-vaed-ltx")
+    pipe = MobileI2VPipeline.assemble("mobilei2v-270m", "ltx-video", "turbo-vaed-ltx")
     for module in (pipe.denoiser, pipe.vae, pipe.light_decoder):
         module.eval()
     weights_gib = peak_rss_gib()

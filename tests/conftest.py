@@ -12,7 +12,7 @@ from mobilei2v import MobileI2VPipeline
 
 def make_tiny_pipeline(seed: int = 0, **config) -> MobileI2VPipeline:
     torch.manual_seed(seed)
-    pipe = MobileI2VPipeline.from_presets("mobilei2v-tiny", vae="tiny", light_decoder="tiny",
+    pipe = MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny", light_decoder="tiny",
                                           default_height=64, default_width=96, **config)
     for component in (pipe.denoiser, pipe.vae, pipe.light_decoder):
         component.eval()

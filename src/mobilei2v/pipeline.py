@@ -14,10 +14,11 @@ from diffusers import AutoencoderKLLTXVideo, DiffusionPipeline, FlowMatchEulerDi
 from diffusers.utils import BaseOutput
 from PIL import Image
 
+from .data.video_io import fit_frames, frames_to_video
 from .diffusion.sampler import DEFAULT_SHIFT, make_scheduler, sample_latents
 from .models.denoiser import MobileI2VDenoiser
 from .models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
-from .models.presets import denoiser_from_preset
+from .models.presets import DENOISER_PRESETS
 from .models.vae import VAE_PRESETS, check_video_size, decode_latents, encode_video, latent_grid
 
 ImageInput = Image.Image | str | Path | torch.Tensor
@@ -30,6 +31,18 @@ class MobileI2VPipelineOutput(BaseOutput):
 
     frames: np.ndarray | torch.Tensor
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def preset_or_folder(cls, name: str, presets: dict, what: str):
+    """A model of `cls`: randomly initialised from the preset `name`, or loaded from the folder `name`."""
+    if name in presets:
+        return cls(**presets[name])
+    if not (Path(name) / "config.json").is_file():
+        raise ValueError(f"{what} {name!r} is neither a preset ({', '.join(presets)}) nor a saved model folder")
+    try:
+        return cls.from_pretrained(name)
+    except Exception as err:  # diffusers raises many types for damaged folders
+        raise ValueError(f"cannot load the {what} in {name}: {err}") from None
 
 
 def load_image(image: ImageInput) -> Image.Image:
@@ -48,13 +61,7 @@ def load_image(image: ImageInput) -> Image.Image:
 
 def image_to_tensor(image: Image.Image, height: int, width: int) -> torch.Tensor:
     """Resize to cover (height, width), centre-crop, → (1, 3, height, width) in [−1, 1]."""
-    scale = max(height / image.height, width / image.width)
-    size = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
-    image = image.resize(size, Image.Resampling.BICUBIC)
-    left, top = (size[0] - width) // 2, (size[1] - height) // 2
-    image = image.crop((left, top, left + width, top + height))
-    array = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
-    return array.permute(2, 0, 1)[None]
+    return frames_to_video(fit_frames(np.asarray(image)[None], height, width))[:, :, 0]
 
 
 class MobileI2VPipeline(DiffusionPipeline):
@@ -87,20 +94,17 @@ class MobileI2VPipeline(DiffusionPipeline):
         self.register_to_config(default_height=default_height, default_width=default_width, frame_rate=frame_rate)
 
     @classmethod
-    def from_presets(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,
-                     shift: float = DEFAULT_SHIFT, **config) -> MobileI2VPipeline:
-        """A randomly initialised pipeline from named presets: the start of a training run, or a model
-        to try the machinery with (its videos are noise)."""
-        if vae not in VAE_PRESETS:
-            raise ValueError(f"unknown VAE preset {vae!r}; choose from: {', '.join(VAE_PRESETS)}")
-        if light_decoder is not None and light_decoder not in LIGHT_DECODER_PRESETS:
-            raise ValueError(f"unknown light-decoder preset {light_decoder!r}; "
-                             f"choose from: {', '.join(LIGHT_DECODER_PRESETS)}")
+    def assemble(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,
+                 shift: float = DEFAULT_SHIFT, **config) -> MobileI2VPipeline:
+        """A pipeline from parts, each a preset name (randomly initialised) or a saved model folder: the
+        start of a training run, a model assembled from separately trained parts, or (all presets) a
+        model to try the machinery with (its videos are noise)."""
         return cls(
-            denoiser=denoiser_from_preset(denoiser),
-            vae=AutoencoderKLLTXVideo(**VAE_PRESETS[vae]),
+            denoiser=preset_or_folder(MobileI2VDenoiser, denoiser, DENOISER_PRESETS, "denoiser"),
+            vae=preset_or_folder(AutoencoderKLLTXVideo, vae, VAE_PRESETS, "VAE"),
             scheduler=make_scheduler(shift),
-            light_decoder=LightDecoder(**LIGHT_DECODER_PRESETS[light_decoder]) if light_decoder else None,
+            light_decoder=preset_or_folder(LightDecoder, light_decoder, LIGHT_DECODER_PRESETS, "light decoder")
+            if light_decoder else None,
             **config,
         )
 

@@ -15,16 +15,19 @@ from ..pipeline import MobileI2VPipeline
 def add_parser(commands) -> None:
     p = commands.add_parser(
         "init-model",
-        help="write a randomly initialised model folder",
-        description="Write a MobileI2VPipeline folder with random weights from named presets: the starting "
-                    "point of a training run, or a model to try the commands with (its videos are noise).",
+        help="assemble a model folder from presets or trained parts",
+        description="Write a MobileI2VPipeline folder from parts, each a named preset (random weights) or a "
+                    "saved model folder (e.g. `train-decoder`'s final/vae and final/light_decoder): the "
+                    "starting point of a training run, or, all presets, a model to try the commands with "
+                    "(its videos are noise).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("output", type=Path, help="folder to create")
-    p.add_argument("--preset", choices=list(DENOISER_PRESETS), default="mobilei2v-270m", help="denoiser")
-    p.add_argument("--vae", choices=list(VAE_PRESETS), default="ltx-video", help="VAE configuration")
-    p.add_argument("--light-decoder", choices=list(LIGHT_DECODER_PRESETS), default=None,
-                   help="also add a light decoder of this configuration")
+    p.add_argument("--preset", default="mobilei2v-270m",
+                   help=f"denoiser: {' | '.join(DENOISER_PRESETS)} or a denoiser folder")
+    p.add_argument("--vae", default="ltx-video", help=f"VAE: {' | '.join(VAE_PRESETS)} or a VAE folder")
+    p.add_argument("--light-decoder", default=None,
+                   help=f"also add a light decoder: {' | '.join(LIGHT_DECODER_PRESETS)} or a folder")
     p.add_argument("--height", type=int, default=720, help="default output height")
     p.add_argument("--width", type=int, default=1280, help="default output width")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed")
@@ -36,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     torch.manual_seed(args.seed)
-    pipe = MobileI2VPipeline.from_presets(args.preset, args.vae, args.light_decoder,
-                                          default_height=args.height, default_width=args.width)
+    pipe = MobileI2VPipeline.assemble(args.preset, args.vae, args.light_decoder,
+                                      default_height=args.height, default_width=args.width)
     with atomic_output(args.output, args.overwrite, directory=True) as tmp:
         pipe.save_pretrained(tmp)
     print(f"wrote {args.output} (denoiser {args.preset}, VAE {args.vae}, light decoder {args.light_decoder})")

@@ -1,0 +1,1 @@
+"""Training: configuration, the rectified-flow trainer, checkpoints."""

@@ -1,0 +1,232 @@
+"""Training configuration: dataclasses whose fields are the YAML keys, checked before any work.
+
+An unknown key, a value of the wrong type, a resolution off the 32-pixel grid or a frame count that
+is not 8k+1 fails at load time with the key's full name, e.g. `stages[1].height`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be trained from; the message names the key."""
+
+
+@dataclass
+class Stage:
+    """One step of progressive resolution: train `steps` steps on this data."""
+
+    steps: int
+    latent_cache: str | None = None  # a `mobilei2v data encode` folder (preferred: no VAE per step)
+    videos: str | None = None  # or an authors'-format CSV, encoded on the fly
+    height: int | None = None  # with `videos`: the clip size (multiples of 32) and length (8k+1)
+    width: int | None = None
+    num_frames: int = 17
+    batch_size: int = 1
+
+
+@dataclass
+class Validation:
+    every: int = 0  # steps between validation videos; 0 turns validation off
+    images: list[str] = field(default_factory=list)
+    motion_scores: list[float] = field(default_factory=lambda: [2.0])
+    num_inference_steps: int = 30
+    height: int | None = None  # default: the pipeline's size
+    width: int | None = None
+    num_frames: int = 17
+
+
+@dataclass(kw_only=True)
+class LoopConfig:
+    """What every training run has: where it writes, how it optimises, how often it saves."""
+
+    output_dir: str
+    seed: int = 0
+    optimizer: Literal["came", "adamw"] = "came"
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.1
+    warmup_steps: int = 0
+    grad_clip: float = 1.0
+    gradient_accumulation_steps: int = 1
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    gradient_checkpointing: bool = False
+    distributed: Literal["ddp", "fsdp"] = "ddp"
+    ema_decay: float = 0.9999
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    num_workers: int = 0
+
+    @property
+    def total_steps(self) -> int:
+        return sum(stage.steps for stage in self.stages)
+
+
+@dataclass(kw_only=True)
+class TrainConfig(LoopConfig):
+    """`mobilei2v train`: the denoiser."""
+
+    pipeline: str  # a MobileI2VPipeline folder: the VAE, scheduler and the denoiser to start from
+    stages: list[Stage]
+    mask_reference: bool = True
+    validation: Validation = field(default_factory=Validation)
+
+
+@dataclass
+class DecoderStage:
+    """Clips (`videos`, an authors'-format CSV) at one size; num_frames 1 trains on single frames."""
+
+    steps: int
+    videos: str
+    height: int
+    width: int
+    num_frames: int = 17
+    batch_size: int = 1
+
+
+@dataclass(kw_only=True)
+class DecoderTrainConfig(LoopConfig):
+    """`mobilei2v train-decoder`: distil the light decoder from a teacher VAE, or train an encoder and a
+    light decoder from scratch."""
+
+    mode: Literal["distill", "scratch"]
+    stages: list[DecoderStage]
+    teacher: str | None = None  # distill: a MobileI2VPipeline or AutoencoderKLLTXVideo folder (frozen)
+    vae: str = "tiny"  # scratch: the encoder's VAE preset, or a VAE folder to continue from
+    light_decoder: str = "turbo-vaed-ltx"  # a light-decoder preset, or a folder to continue from
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-4
+    optimizer: Literal["came", "adamw"] = "adamw"
+    ema_decay: float = 0.999
+    l1_weight: float = 1.0
+    feature_weight: float = 1.0  # distill: MSE to the teacher decoder's intermediate features
+    feature_blocks: list[int] = field(default_factory=lambda: [0, 1, 2])  # mid block, up blocks 0 and 1
+    kl_weight: float = 1e-6  # scratch: keeps the latent near a unit Gaussian
+
+
+def _check_type(value: Any, annotation: Any, key: str) -> Any:
+    """`value` converted to `annotation` where that is lossless (int → float), else ConfigError."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _check_type(value, option, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0])
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: must be one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: must be a list, got {type(value).__name__}")
+        return [_check_type(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(annotation):
+        return _from_dict(annotation, value, key)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-4 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    if annotation in (int, float, str, bool) and (type(value) is not annotation):
+        raise ConfigError(f"{key}: must be {annotation.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _from_dict(cls, data: Any, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'the configuration'}: must be a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    name = lambda key: f"{prefix}.{key}" if prefix else key  # noqa: E731
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{name(unknown[0])}: unknown key (known: {', '.join(fields)})")
+    missing = [k for k, f in fields.items() if k not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{name(missing[0])}: required")
+    return cls(**{key: _check_type(value, hints[key], name(key)) for key, value in data.items()})
+
+
+def _validate_loop(config: LoopConfig) -> None:
+    if not config.stages:
+        raise ConfigError("stages: give at least one stage")
+    for i, stage in enumerate(config.stages):
+        if stage.steps < 1:
+            raise ConfigError(f"stages[{i}].steps: must be at least 1")
+        if stage.batch_size < 1:
+            raise ConfigError(f"stages[{i}].batch_size: must be at least 1")
+        _check_frames(stage.num_frames, f"stages[{i}].num_frames")
+    for key in ("checkpoint_every", "keep_checkpoints", "gradient_accumulation_steps", "log_every"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{key}: must be at least 1")
+    if not 0.0 <= config.ema_decay < 1.0:
+        raise ConfigError(f"ema_decay: must be in [0, 1), got {config.ema_decay}")
+
+
+def _check_frames(num_frames: int, key: str) -> None:
+    if num_frames < 1 or (num_frames - 1) % 8:
+        raise ConfigError(f"{key}: must be 8k+1 (1, 9, 17, 25, ...), got {num_frames}")
+
+
+def _check_size(stage, key: str) -> None:
+    for side in ("height", "width"):
+        size = getattr(stage, side)
+        if size is None or size < 32 or size % 32:
+            raise ConfigError(f"{key}.{side}: must be a multiple of 32, got {size}")
+
+
+def _validate(config: TrainConfig) -> None:
+    _validate_loop(config)
+    for i, stage in enumerate(config.stages):
+        if (stage.latent_cache is None) == (stage.videos is None):
+            raise ConfigError(f"stages[{i}]: give exactly one of latent_cache and videos")
+        if stage.videos is not None:
+            _check_size(stage, f"stages[{i}]")
+    v = config.validation
+    if v.every and not v.images:
+        raise ConfigError("validation.images: give at least one image when validation.every > 0")
+    _check_frames(v.num_frames, "validation.num_frames")
+
+
+def _validate_decoder(config: DecoderTrainConfig) -> None:
+    _validate_loop(config)
+    for i, stage in enumerate(config.stages):
+        _check_size(stage, f"stages[{i}]")
+    if config.mode == "distill" and config.teacher is None:
+        raise ConfigError("teacher: mode distill needs the teacher VAE's folder")
+    if any(not 0 <= b <= 4 for b in config.feature_blocks):
+        raise ConfigError(f"feature_blocks: indices 0 (mid block) to 4 (last up block), got {config.feature_blocks}")
+
+
+def load_config(path: str | Path, kind: type[LoopConfig] = TrainConfig) -> LoopConfig:
+    """Read and check a YAML training configuration of `kind` (TrainConfig or DecoderTrainConfig)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    return config_from_dict(data, kind)
+
+
+def config_from_dict(data: dict, kind: type[LoopConfig] = TrainConfig) -> LoopConfig:
+    config = _from_dict(kind, data, "")
+    (_validate_decoder if kind is DecoderTrainConfig else _validate)(config)
+    return config

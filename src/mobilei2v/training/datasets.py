@@ -1,0 +1,77 @@
+"""What a training stage reads: cached latents, or clips decoded and encoded on the fly.
+
+Items are dicts: {"latents" (C, T', H', W'), "reference_latent" (C, 1, H', W'), "motion_score"} from a
+latent cache, or {"video" (3, T, H, W) in [−1, 1], "motion_score"} from videos (the trainer encodes).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+from ..data import clips_csv
+from ..data.latent_cache import LatentCache
+from ..data.video_io import fit_frames, frames_to_video, read_video
+from .config import Stage
+
+
+class VideoClipDataset(Dataset):
+    """Clips listed in an authors'-format CSV: the first `num_frames` frames, fitted to (height, width).
+
+    With `motion_scores`, rows without one (`flow`) are refused up front, as are rows that say they
+    have too few frames, so that a long run does not fail hours in.
+    """
+
+    def __init__(self, csv_path: str, num_frames: int, height: int, width: int, motion_scores: bool = True):
+        self.num_frames, self.height, self.width = num_frames, height, width
+        self.items = []
+        for i, row in enumerate(clips_csv.read_rows(csv_path)):
+            flow = clips_csv.number(row, "flow")
+            frames = clips_csv.number(row, "num_frames")
+            if motion_scores and flow is None:
+                raise ValueError(f"{csv_path} row {i + 2}: no motion score in `flow` (run `mobilei2v data score`)")
+            if frames is not None and frames < num_frames:
+                raise ValueError(f"{csv_path} row {i + 2}: {int(frames)} frames, the stage needs {num_frames}")
+            self.items.append((clips_csv.video_file(csv_path, row["video_path"]), flow if motion_scores else 0.0))
+        if not self.items:
+            raise ValueError(f"{csv_path} lists no clips")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        path, flow = self.items[index]
+        frames, _ = read_video(path, max_frames=self.num_frames)
+        if len(frames) < self.num_frames:
+            raise ValueError(f"{path}: {len(frames)} frames, the stage needs {self.num_frames}")
+        video = frames_to_video(fit_frames(frames, self.height, self.width))[0]  # (3, T, H, W)
+        return {"video": video, "motion_score": torch.tensor(flow, dtype=torch.float32)}
+
+
+class CachedLatentDataset(Dataset):
+    """A `mobilei2v data encode` cache, in the trainer's item format."""
+
+    def __init__(self, cache_dir: str, latent_channels: int):
+        self.cache = LatentCache(cache_dir)
+        channels = self.cache.index["vae_config"]["latent_channels"]
+        if channels != latent_channels:
+            raise ValueError(f"{cache_dir} holds {channels}-channel latents; the denoiser takes {latent_channels}")
+        if not len(self.cache):
+            raise ValueError(f"{cache_dir} holds no clips")
+        sizes = {k: self.cache.index[k] for k in ("height", "width")}
+        if any(size % 32 for size in sizes.values()):
+            raise ValueError(f"{cache_dir} was encoded at {sizes['width']}x{sizes['height']}: training needs "
+                             "multiples of 32 (padding would be learned as content); re-encode")
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, index: int) -> dict:
+        clip = self.cache[index]
+        return {"latents": clip["video"], "reference_latent": clip["reference"], "motion_score": clip["motion_score"]}
+
+
+def stage_dataset(stage: Stage, pipe) -> Dataset:
+    if stage.latent_cache is not None:
+        return CachedLatentDataset(stage.latent_cache, pipe.denoiser.config.in_channels)
+    return VideoClipDataset(stage.videos, stage.num_frames, stage.height, stage.width)

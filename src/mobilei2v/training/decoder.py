@@ -1,0 +1,113 @@
+"""`mobilei2v train-decoder`: the light decoder, distilled from a teacher VAE or trained from scratch.
+
+distill (Turbo-VAED): the teacher's encoder (frozen) makes latents; the student decoder learns to
+reconstruct the real clip (L1) and to match the teacher decoder's intermediate features (MSE; a 1×1×1
+conv projects a student feature whose channel count differs). scratch: an LTX-style encoder and the
+light decoder learn together (L1 + a small KL), for the shipped small model, whose encoder must have the
+paper's 32×32×8 compression but cannot be a pretrained LTX VAE here. A stage of 1-frame "clips" trains
+on images: the causal encoder encodes frame 0 alone, so the image case is exactly the reference frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKLLTXVideo
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..files import atomic_output
+from ..models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
+from ..models.vae import VAE_PRESETS
+from ..pipeline import preset_or_folder
+from .config import DecoderStage, DecoderTrainConfig
+from .datasets import VideoClipDataset
+from .trainer import TrainingLoop
+
+
+def load_teacher(path: str) -> AutoencoderKLLTXVideo:
+    """The LTX VAE of a MobileI2VPipeline folder, or an AutoencoderKLLTXVideo folder."""
+    folder = Path(path)
+    if (folder / "vae" / "config.json").is_file():
+        folder = folder / "vae"
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"teacher {path}: no VAE there (give a model folder or an AutoencoderKLLTXVideo folder)")
+    return AutoencoderKLLTXVideo.from_pretrained(folder)
+
+
+class DecoderTrainer(TrainingLoop):
+    def __init__(self, config: DecoderTrainConfig, log=print):
+        decoder = preset_or_folder(LightDecoder, config.light_decoder, LIGHT_DECODER_PRESETS, "light_decoder")
+        parts = {"decoder": decoder}
+        if config.mode == "distill":
+            self.teacher = load_teacher(config.teacher).requires_grad_(False).eval()
+            self.teacher_features = self._hook_teacher_features()
+            if self.teacher.config.latent_channels != decoder.config.latent_channels:
+                raise ValueError(f"the teacher makes {self.teacher.config.latent_channels}-channel latents, the "
+                                 f"light decoder takes {decoder.config.latent_channels}")
+            parts["projections"] = self._projections(decoder, config.feature_blocks)
+        else:
+            self.teacher = None
+            vae = preset_or_folder(AutoencoderKLLTXVideo, config.vae, VAE_PRESETS, "vae")
+            vae.decoder.requires_grad_(False)  # the light decoder replaces it; DDP must not wait for its grads
+            parts["vae"] = vae
+        if config.gradient_checkpointing:
+            for part in parts.values():
+                if hasattr(part, "enable_gradient_checkpointing"):
+                    part.enable_gradient_checkpointing()
+        super().__init__(config, nn.ModuleDict(parts), log)
+        if self.teacher is not None:
+            self.teacher.to(self.accelerator.device)
+
+    def _hook_teacher_features(self) -> list[torch.Tensor]:
+        """Record the teacher decoder's mid-block and up-block outputs: the student's stages match them."""
+        captured: list[torch.Tensor] = []
+        decoder = self.teacher.decoder
+        for block in [decoder.mid_block, *decoder.up_blocks]:
+            block.register_forward_hook(lambda module, args, output: captured.append(output))
+        return captured
+
+    def _projections(self, decoder: LightDecoder, blocks: list[int]) -> nn.ModuleDict:
+        """A 1×1×1 conv per distilled block whose channel count differs from the teacher's."""
+        teacher = self.teacher.config
+        teacher_channels = [teacher.decoder_block_out_channels[-1], *reversed(teacher.decoder_block_out_channels)]
+        student = decoder.config.block_out_channels
+        student_channels = [student[-1], *reversed(student)]
+        return nn.ModuleDict({
+            str(b): nn.Conv3d(student_channels[b], teacher_channels[b], 1)
+            for b in blocks if student_channels[b] != teacher_channels[b]
+        })
+
+    def dataset(self, stage: DecoderStage) -> Dataset:
+        return VideoClipDataset(stage.videos, stage.num_frames, stage.height, stage.width, motion_scores=False)
+
+    def loss(self, model: nn.Module, batch: dict) -> torch.Tensor:
+        video = batch["video"]  # (B, 3, T, H, W) in [−1, 1]
+        c = self.config
+        if self.teacher is not None:
+            with torch.no_grad():
+                latents = self.teacher.encode(video).latent_dist.mode()  # stage sizes are multiples of 32
+                self.teacher_features.clear()
+                self.teacher.decode(latents)
+                teacher = list(self.teacher_features)
+            reconstruction, student = model["decoder"](latents, return_features=True)
+            loss = c.l1_weight * F.l1_loss(reconstruction, video)
+            for b in c.feature_blocks:
+                feature = student[b]
+                if str(b) in model["projections"]:
+                    feature = model["projections"][str(b)](feature)
+                loss = loss + c.feature_weight * F.mse_loss(feature, teacher[b]) / len(c.feature_blocks)
+            return loss
+        posterior = model["vae"].encode(video).latent_dist
+        reconstruction = model["decoder"](posterior.sample())
+        return c.l1_weight * F.l1_loss(reconstruction, video) + c.kl_weight * posterior.kl().mean() / video[0].numel()
+
+    def export(self) -> None:
+        """`output_dir/final/light_decoder` (and `/vae` when trained from scratch), EMA weights."""
+        model = self.ema_copy()
+        with atomic_output(self.output_dir / "final", overwrite=True, directory=True) as tmp:
+            model["decoder"].save_pretrained(tmp / "light_decoder")
+            if "vae" in model:
+                model["vae"].save_pretrained(tmp / "vae")

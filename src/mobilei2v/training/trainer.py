@@ -1,0 +1,241 @@
+"""Rectified-flow training of the denoiser on accelerate (SPEC §4–5, §7).
+
+One code path for a CPU laptop and a GPU cluster: `mobilei2v train` runs single-process, and the same
+command under `accelerate launch` or `torchrun` runs DDP (or FSDP) with accelerate doing all the
+distributed work. Progressive resolution is a list of stages, each with its own data.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from diffusers.optimization import get_constant_schedule_with_warmup
+from diffusers.training_utils import EMAModel
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm.auto import tqdm
+
+from ..data.video_io import write_video
+from ..diffusion.loss import flow_matching_loss
+from ..files import atomic_output
+from ..models.vae import encode_video
+from ..pipeline import MobileI2VPipeline, load_pipeline
+from .checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import LoopConfig, Stage, TrainConfig
+from .datasets import stage_dataset
+
+
+class TrainingError(RuntimeError):
+    """Training stopped (e.g. a non-finite loss); the message says what and where the last good state is."""
+
+
+class EpochShuffler(Sampler[int]):
+    """An endless stream of indices: epoch e is a permutation seeded by (seed, e).
+
+    The order depends only on the seed, so skipping the first n batches on resume reproduces exactly
+    the data an uninterrupted run would have seen.
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed = size, seed
+
+    def __iter__(self) -> Iterator[int]:
+        epoch = 0
+        while True:
+            yield from torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
+            epoch += 1
+
+
+def make_optimizer(kind: str, params, learning_rate: float, weight_decay: float) -> torch.optim.Optimizer:
+    """CAME with the authors' betas (0.9, 0.999, 0.9999) and eps (1e-30, 1e-16) for kind "came", else AdamW."""
+    if kind == "came":
+        from came_pytorch import CAME
+
+        return CAME(params, lr=learning_rate, weight_decay=weight_decay, betas=(0.9, 0.999, 0.9999),
+                    eps=(1e-30, 1e-16))
+    return torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+
+
+class TrainingLoop:
+    """The loop every trainer shares: accelerate, stages, EMA, checkpoints, resume, progress, logging.
+
+    A subclass gives the trainable `model` (one module: wrap several in a ModuleDict) and defines
+    `dataset(stage)`, `loss(model, batch)`, `export()` and optionally `validate(step)`.
+    """
+
+    def __init__(self, config: LoopConfig, model: torch.nn.Module, log=print):
+        self.config = config
+        self.log = log
+        self.output_dir = Path(config.output_dir)
+        kwargs = {}
+        if config.distributed == "fsdp":
+            from accelerate import FullyShardedDataParallelPlugin
+
+            kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin()
+        if importlib.util.find_spec("tensorboard") is not None:  # the `train` extra
+            kwargs.update(log_with="tensorboard", project_dir=str(self.output_dir / "logs"))
+        # accelerate sets up multi-process CPU training (gloo) only when told the run is on the CPU.
+        self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available(),
+                                       gradient_accumulation_steps=config.gradient_accumulation_steps, **kwargs)
+        set_seed(config.seed, device_specific=True)  # different noise on every process
+        model.train()
+        self.ema = EMAModel(model.parameters(), decay=config.ema_decay)
+        optimizer = make_optimizer(config.optimizer, model.parameters(), config.learning_rate, config.weight_decay)
+        schedule = get_constant_schedule_with_warmup(optimizer, config.warmup_steps)
+        self.model, self.optimizer, self.schedule = self.accelerator.prepare(model, optimizer, schedule)
+        self.ema.to(self.accelerator.device)
+        self.accelerator.register_for_checkpointing(self.ema)
+        if self.accelerator.is_main_process and "log_with" in kwargs:
+            self.accelerator.init_trackers("mobilei2v")
+
+    def dataset(self, stage) -> Dataset:
+        raise NotImplementedError
+
+    def loss(self, model: torch.nn.Module, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def export(self) -> Path:
+        raise NotImplementedError
+
+    def validate(self, step: int) -> None:
+        """Called every `validation.every` steps where the config has one."""
+
+    def ema_copy(self) -> torch.nn.Module:
+        """A copy of the model holding the EMA weights (the training weights stay put)."""
+        model = copy.deepcopy(self.accelerator.unwrap_model(self.model)).eval()
+        self.ema.copy_to(model.parameters())
+        return model
+
+    def _batches(self, stage_index: int, stage, skip: int) -> Iterator[dict]:
+        dataset = self.dataset(stage)
+        # The loader gets its own generator: starting an iterator draws a seed from it, and drawing from
+        # the global one would shift the noise of a resumed run away from the uninterrupted run's.
+        loader = DataLoader(dataset, batch_size=stage.batch_size, num_workers=self.config.num_workers,
+                            sampler=EpochShuffler(len(dataset), self.config.seed + 1000 * stage_index),
+                            generator=torch.Generator().manual_seed(self.config.seed))
+        loader = self.accelerator.prepare(loader)
+        if skip:
+            loader = self.accelerator.skip_first_batches(loader, skip)
+        return iter(loader)
+
+    def train(self, resume: bool = False) -> Path:
+        """Run every stage to the end; returns what `export` wrote."""
+        config, accelerator = self.config, self.accelerator
+        step = 0
+        if resume:
+            checkpoint = latest_checkpoint(self.output_dir)
+            if checkpoint is None:
+                raise TrainingError(f"--resume: no checkpoint in {self.output_dir / 'checkpoints'}")
+            step = load_checkpoint(accelerator, checkpoint)
+            self.log(f"resumed from {checkpoint} at step {step}")
+        elif latest_checkpoint(self.output_dir) is not None:
+            raise FileExistsError(f"{self.output_dir} already holds checkpoints: pass --resume to continue "
+                                  "the run, or choose another output_dir")
+        validate_every = getattr(getattr(config, "validation", None), "every", 0)
+
+        progress = tqdm(total=config.total_steps, initial=step, desc="training",
+                        disable=not accelerator.is_local_main_process)
+        stage_start = 0
+        for index, stage in enumerate(config.stages):
+            stage_end = stage_start + stage.steps
+            if step < stage_end:
+                batches = self._batches(index, stage, (step - stage_start) * config.gradient_accumulation_steps)
+                while step < stage_end:
+                    loss, seconds = self._optimizer_step(batches)
+                    step += 1
+                    samples = stage.batch_size * config.gradient_accumulation_steps * accelerator.num_processes
+                    progress.update()
+                    progress.set_postfix(stage=index, loss=f"{loss:.4f}", samples_per_s=f"{samples / seconds:.2f}")
+                    if step % config.log_every == 0:
+                        accelerator.log({"loss": loss, "lr": self.schedule.get_last_lr()[0],
+                                         "samples_per_s": samples / seconds}, step=step)
+                    if step % config.checkpoint_every == 0 or step == config.total_steps:
+                        save_checkpoint(accelerator, self.output_dir, step, config.keep_checkpoints)
+                    if validate_every and step % validate_every == 0 and accelerator.is_main_process:
+                        self.validate(step)
+            stage_start = stage_end
+        progress.close()
+        final = self.output_dir / "final"
+        if accelerator.is_main_process:
+            self.export()
+            self.log(f"wrote {final}")
+        accelerator.wait_for_everyone()
+        accelerator.end_training()  # last: it also takes the process group down
+        return final
+
+    def _optimizer_step(self, batches: Iterator[dict]) -> tuple[float, float]:
+        """One optimizer step over `gradient_accumulation_steps` micro-batches; (mean loss, seconds)."""
+        start, losses = time.perf_counter(), []
+        for _ in range(self.config.gradient_accumulation_steps):
+            batch = next(batches)
+            with self.accelerator.accumulate(self.model), self.accelerator.autocast():
+                loss = self.loss(self.model, batch)
+                if not torch.isfinite(loss):
+                    last = latest_checkpoint(self.output_dir)
+                    raise TrainingError(f"the loss is {loss.item()}: training stopped; the last good checkpoint "
+                                        f"is {last if last else 'none (no checkpoint was written yet)'}. Lower "
+                                        "the learning rate or check the data, then --resume")
+                self.accelerator.backward(loss)
+                if self.accelerator.sync_gradients and self.config.grad_clip > 0:
+                    self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+                self.optimizer.step()
+                self.schedule.step()
+                self.optimizer.zero_grad()
+            losses.append(loss.detach())
+        self.ema.step(self.accelerator.unwrap_model(self.model).parameters())
+        loss = self.accelerator.gather(torch.stack(losses).mean().reshape(1)).mean().item()
+        return loss, time.perf_counter() - start
+
+
+class DenoiserTrainer(TrainingLoop):
+    """`mobilei2v train`: the denoiser with the flow-matching loss (SPEC §4)."""
+
+    def __init__(self, config: TrainConfig, log=print):
+        self.pipe = load_pipeline(config.pipeline)
+        self.pipe.vae.requires_grad_(False).eval()
+        if config.gradient_checkpointing:
+            self.pipe.denoiser.enable_gradient_checkpointing()
+        super().__init__(config, self.pipe.denoiser, log)
+        self.pipe.vae.to(self.accelerator.device)  # encodes clips when a stage has no latent cache
+
+    def dataset(self, stage: Stage) -> Dataset:
+        return stage_dataset(stage, self.pipe)
+
+    def loss(self, model: torch.nn.Module, batch: dict) -> torch.Tensor:
+        if "latents" in batch:
+            latents, reference = batch["latents"], batch["reference_latent"]
+        else:
+            video = batch["video"]  # (B, 3, T, H, W) in [−1, 1]
+            # The reference latent is frame 0 encoded alone, exactly as at sampling time (SPEC §4).
+            latents, reference = encode_video(self.pipe.vae, video), encode_video(self.pipe.vae, video[:, :, :1])
+        return flow_matching_loss(model, latents, reference, batch["motion_score"],
+                                  mask_reference=self.config.mask_reference)
+
+    def _ema_pipeline(self) -> MobileI2VPipeline:
+        return MobileI2VPipeline(self.ema_copy(), self.pipe.vae, self.pipe.scheduler, self.pipe.light_decoder,
+                                 **{k: self.pipe.config[k] for k in ("default_height", "default_width", "frame_rate")})
+
+    def validate(self, step: int) -> None:
+        """Write one video per (image, motion score) with the EMA weights."""
+        v = self.config.validation
+        pipe = self._ema_pipeline()
+        folder = self.output_dir / "validation"
+        folder.mkdir(parents=True, exist_ok=True)
+        for image in v.images:
+            for motion in v.motion_scores:
+                out = pipe(image, motion_score=motion, num_frames=v.num_frames, height=v.height, width=v.width,
+                           num_inference_steps=v.num_inference_steps,
+                           generator=torch.Generator().manual_seed(self.config.seed), progress=False)
+                name = f"step-{step:08d}-{Path(image).stem}-motion{motion:g}.mp4"
+                write_video(folder / name, out.frames[0], pipe.config.frame_rate, overwrite=True)
+
+    def export(self) -> None:
+        """The EMA pipeline to `output_dir/final` (what `mobilei2v generate --model` takes)."""
+        with atomic_output(self.output_dir / "final", overwrite=True, directory=True) as tmp:
+            self._ema_pipeline().save_pretrained(tmp)

@@ -1,0 +1,60 @@
+import pytest
+
+from mobilei2v.cli.main import main
+from mobilei2v.training.config import ConfigError, config_from_dict, load_config
+
+BASE = {"pipeline": "model", "output_dir": "run", "stages": [{"steps": 10, "latent_cache": "cache"}]}
+
+
+def with_(**changes):
+    return {**BASE, **changes}
+
+
+def test_minimal_config_gets_the_authors_defaults():
+    config = config_from_dict(BASE)
+    assert config.optimizer == "came" and config.learning_rate == 1e-4 and config.weight_decay == 0.1
+    assert config.grad_clip == 1.0 and config.mask_reference and config.total_steps == 10
+
+
+def test_yaml_scientific_notation_and_ints_are_floats(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("pipeline: m\noutput_dir: r\nlearning_rate: 1e-4\nema_decay: 0\n"
+                    "stages:\n  - {steps: 5, latent_cache: c}\n")
+    config = load_config(path)
+    assert config.learning_rate == 1e-4 and isinstance(config.ema_decay, float)
+
+
+@pytest.mark.parametrize(("data", "key"), [
+    (with_(learning_rat=1e-4), "learning_rat: unknown key"),
+    (with_(stages=[{"steps": 5, "latent_cache": "c", "batchsize": 2}]), "stages[0].batchsize: unknown key"),
+    (with_(learning_rate="fast"), "learning_rate: must be float"),
+    (with_(checkpoint_every=2.5), "checkpoint_every: must be int"),
+    (with_(gradient_checkpointing="yes"), "gradient_checkpointing: must be bool"),
+    (with_(optimizer="sgd"), "optimizer: must be one of"),
+    (with_(stages=[{"steps": 5, "videos": "v.csv", "height": 100, "width": 64}]), "stages[0].height: must be a multiple of 32"),
+    (with_(stages=[{"steps": 5, "latent_cache": "c", "num_frames": 16}]), "stages[0].num_frames: must be 8k+1"),
+    (with_(stages=[{"steps": 5}]), "stages[0]: give exactly one of latent_cache and videos"),
+    (with_(stages=[]), "stages: give at least one stage"),
+    ({"output_dir": "r", "stages": []}, "pipeline: required"),
+    (with_(validation={"every": 5}), "validation.images"),
+])
+def test_bad_configs_name_the_key(data, key):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert key in str(info.value)
+
+
+def test_cli_rejects_a_bad_config_before_any_work(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("pipeline: nowhere\noutput_dir: run\nstages: [{steps: 3, latent_cache: c}]\nwarmup: 5\n")
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "warmup: unknown key" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_shipped_example_config_is_valid():
+    from pathlib import Path
+
+    config = load_config(Path(__file__).parents[2] / "configs" / "train-example.yaml")
+    assert config.total_steps == sum(stage.steps for stage in config.stages) and config.optimizer == "came"

@@ -1,0 +1,87 @@
+"""train-decoder: distillation from a teacher VAE and from-scratch training, on tiny models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKLLTXVideo
+
+from mobilei2v import LightDecoder
+from mobilei2v.cli.main import main
+from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
+from mobilei2v.models.vae import VAE_PRESETS
+from mobilei2v.training.config import ConfigError, DecoderTrainConfig, config_from_dict
+from mobilei2v.training.datasets import VideoClipDataset
+from mobilei2v.training.decoder import DecoderTrainer
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("teacher") / "vae"
+    AutoencoderKLLTXVideo(**VAE_PRESETS["tiny"]).save_pretrained(path)
+    return path
+
+
+def decoder_config(clips_file, output_dir, **changes) -> DecoderTrainConfig:
+    config = {"mode": "distill", "light_decoder": "tiny", "output_dir": str(output_dir), "learning_rate": 3e-3,
+              "ema_decay": 0.0, "checkpoint_every": 100, "log_every": 5,
+              "stages": [{"steps": 30, "videos": str(clips_file), "height": 64, "width": 64, "num_frames": 9,
+                          "batch_size": 2}]}
+    config.update(changes)
+    return config_from_dict(config, DecoderTrainConfig)
+
+
+def reconstruction_l1(encoder: AutoencoderKLLTXVideo, decoder: LightDecoder, clips_file) -> float:
+    dataset = VideoClipDataset(str(clips_file), 9, 64, 64)
+    with torch.no_grad():
+        return sum(F.l1_loss(decoder(encoder.encode(dataset[i]["video"][None]).latent_dist.mode()),
+                             dataset[i]["video"][None]).item() for i in range(len(dataset))) / len(dataset)
+
+
+def test_distillation_learns_to_reconstruct_and_matches_teacher_features(teacher_dir, clips_file, tmp_path):
+    config = decoder_config(clips_file, tmp_path / "run", teacher=str(teacher_dir), feature_blocks=[0, 4])
+    trainer = DecoderTrainer(config, log=lambda m: None)
+    # Block 4: the tiny teacher's last up block has 8 channels, the student's 16: projected.
+    assert list(trainer.accelerator.unwrap_model(trainer.model)["projections"]) == ["4"]
+    torch.manual_seed(0)
+    start = LightDecoder(**{**trainer.accelerator.unwrap_model(trainer.model)["decoder"].config})
+    start.load_state_dict(trainer.accelerator.unwrap_model(trainer.model)["decoder"].state_dict())
+    final = trainer.train()
+    teacher = AutoencoderKLLTXVideo.from_pretrained(teacher_dir)
+    trained = LightDecoder.from_pretrained(final / "light_decoder")
+    before, after = reconstruction_l1(teacher, start, clips_file), reconstruction_l1(teacher, trained, clips_file)
+    assert after < 0.85 * before, (before, after)
+
+
+def test_scratch_trains_encoder_and_decoder_into_a_usable_model(clips_file, tmp_path, capsys, photo):
+    config = decoder_config(clips_file, tmp_path / "run", mode="scratch", vae="tiny")
+    final = DecoderTrainer(config, log=lambda m: None).train()
+    assert (final / "vae" / "config.json").is_file() and (final / "light_decoder" / "config.json").is_file()
+    model = tmp_path / "model"
+    assert main(["init-model", str(model), "--preset", "mobilei2v-tiny", "--vae", str(final / "vae"),
+                 "--light-decoder", str(final / "light_decoder"), "--height", "64", "--width", "64"]) == 0
+    assert main(["generate", photo, "-o", str(tmp_path / "x.mp4"), "--model", str(model), "--steps", "1",
+                 "--frames", "9"]) == 0
+    trained_vae = AutoencoderKLLTXVideo.from_pretrained(final / "vae")
+    torch.manual_seed(0)
+    untrained = (AutoencoderKLLTXVideo(**VAE_PRESETS["tiny"]), LightDecoder(**LIGHT_DECODER_PRESETS["tiny"]))
+    after = reconstruction_l1(trained_vae, LightDecoder.from_pretrained(final / "light_decoder"), clips_file)
+    assert after < 0.85 * reconstruction_l1(*untrained, clips_file)
+
+
+def test_distill_needs_a_teacher_and_blocks_in_range(clips_file, tmp_path):
+    with pytest.raises(ConfigError, match="teacher"):
+        decoder_config(clips_file, tmp_path)
+    with pytest.raises(ConfigError, match="feature_blocks"):
+        decoder_config(clips_file, tmp_path, teacher="t", feature_blocks=[5])
+
+
+def test_example_config_is_valid():
+    from pathlib import Path
+
+    from mobilei2v.training.config import load_config
+
+    config = load_config(Path(__file__).parents[2] / "configs" / "train-decoder-example.yaml", DecoderTrainConfig)
+    assert config.mode == "distill" and config.stages[0].num_frames == 1

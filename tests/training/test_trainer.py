@@ -1,0 +1,173 @@
+"""The trainer on tiny models and a synthetic set of panning clips (CPU, seconds per test)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from mobilei2v import MobileI2VDenoiser, MobileI2VPipeline
+from mobilei2v.diffusion import flow_matching_loss
+from mobilei2v.training import trainer as trainer_module
+from mobilei2v.training.checkpoints import latest_checkpoint
+from mobilei2v.training.config import config_from_dict
+from mobilei2v.training.datasets import VideoClipDataset
+from mobilei2v.training.trainer import DenoiserTrainer, TrainingError
+
+HERE = Path(__file__).parent
+
+
+def make_config(model_dir, clips_file, output_dir, **changes) -> dict:
+    config = {
+        "pipeline": str(model_dir), "output_dir": str(output_dir), "optimizer": "adamw", "learning_rate": 2e-3,
+        "weight_decay": 0.0, "ema_decay": 0.5, "checkpoint_every": 4, "keep_checkpoints": 2, "log_every": 1,
+        "stages": [{"steps": 8, "videos": str(clips_file), "height": 64, "width": 64, "num_frames": 9,
+                    "batch_size": 2}],
+    }
+    config.update(changes)
+    return config
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "denoiser" / "diffusion_pytorch_model.safetensors")
+
+
+def fixed_loss(denoiser, pipe, dataset) -> float:
+    """The loss on the whole set with fixed σ and noise: comparable before and after training."""
+    from mobilei2v.models.vae import encode_video
+
+    gen = torch.Generator().manual_seed(123)
+    total = 0.0
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            item = dataset[i]
+            video = item["video"][None]
+            latents = encode_video(pipe.vae, video)
+            reference = encode_video(pipe.vae, video[:, :, :1])
+            sigma = torch.rand(1, generator=gen) * 0.8 + 0.1
+            noise = torch.randn(latents.shape, generator=gen)
+            total += flow_matching_loss(denoiser, latents, reference, item["motion_score"][None], sigma=sigma,
+                                        noise=noise).item()
+    return total / len(dataset)
+
+
+def test_loss_decreases_and_the_export_loads(model_dir, clips_file, tmp_path):
+    config = config_from_dict(make_config(model_dir, clips_file, tmp_path / "run", checkpoint_every=100,
+                                          ema_decay=0.0, stages=[{"steps": 40, "videos": str(clips_file),
+                                                                  "height": 64, "width": 64, "num_frames": 9,
+                                                                  "batch_size": 2}]))
+    final = DenoiserTrainer(config, log=lambda m: None).train()
+    start = MobileI2VPipeline.from_pretrained(model_dir)
+    trained = MobileI2VPipeline.from_pretrained(final)
+    dataset = VideoClipDataset(str(clips_file), 9, 64, 64)
+    before, after = fixed_loss(start.denoiser, start, dataset), fixed_loss(trained.denoiser, start, dataset)
+    assert after < 0.8 * before, (before, after)
+    video = trained(torch.zeros(1, 3, 64, 64), num_frames=9, num_inference_steps=2, progress=False).frames
+    assert video.shape == (1, 9, 64, 64, 3)
+
+
+def test_trains_from_a_latent_cache_with_progressive_stages(model_dir, clips_file, tmp_path):
+    from mobilei2v.data.latent_cache import encode_csv
+
+    pipe = MobileI2VPipeline.from_pretrained(model_dir)
+    for size in (32, 64):
+        encode_csv(clips_file, tmp_path / f"cache{size}", pipe.vae, size, size, num_frames=9, progress=False)
+    stages = [{"steps": 3, "latent_cache": str(tmp_path / "cache32"), "batch_size": 2},
+              {"steps": 3, "latent_cache": str(tmp_path / "cache64"), "batch_size": 2}]
+    final = DenoiserTrainer(config_from_dict(make_config(model_dir, clips_file, tmp_path / "run", stages=stages)),
+                    log=lambda m: None).train()
+    assert any(not torch.equal(weights(final)[n], t) for n, t in weights(model_dir).items())
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_a_kill_reaches_the_same_weights(model_dir, clips_file, tmp_path, monkeypatch):
+    whole = DenoiserTrainer(config_from_dict(make_config(model_dir, clips_file, tmp_path / "whole")), log=lambda m: None)
+    reference = weights(whole.train())
+
+    config = config_from_dict(make_config(model_dir, clips_file, tmp_path / "killed"))
+    original = DenoiserTrainer._optimizer_step
+    calls = {"n": 0}
+
+    def dies_at_step_6(self, batches):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise Interrupt  # as if killed: steps 5 and 6 are lost, step 4's checkpoint survives
+        return original(self, batches)
+
+    monkeypatch.setattr(DenoiserTrainer, "_optimizer_step", dies_at_step_6)
+    with pytest.raises(Interrupt):
+        DenoiserTrainer(config, log=lambda m: None).train()
+    monkeypatch.setattr(DenoiserTrainer, "_optimizer_step", original)
+    assert latest_checkpoint(tmp_path / "killed").name == "step-00000004"
+    with pytest.raises(FileExistsError, match="--resume"):
+        DenoiserTrainer(config, log=lambda m: None).train()
+    resumed = weights(DenoiserTrainer(config, log=lambda m: None).train(resume=True))
+    for name, tensor in reference.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+    # Only the last `keep_checkpoints` checkpoints are kept.
+    assert sorted(p.name for p in (tmp_path / "killed" / "checkpoints").iterdir()) == ["step-00000004",
+                                                                                        "step-00000008"]
+
+
+def test_partial_checkpoint_is_never_taken_for_a_good_one(model_dir, clips_file, tmp_path):
+    run = tmp_path / "run"
+    DenoiserTrainer(config_from_dict(make_config(model_dir, clips_file, run, stages=[
+        {"steps": 4, "videos": str(clips_file), "height": 64, "width": 64, "num_frames": 9}])),
+        log=lambda m: None).train()
+    (run / "checkpoints" / ".step-00000008.partial").mkdir()  # a save cut short by a kill
+    (run / "checkpoints" / "step-00000012").mkdir()  # renamed but without its state file
+    assert latest_checkpoint(run).name == "step-00000004"
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint(model_dir, clips_file, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_loss = trainer_module.flow_matching_loss
+
+    def nan_at_step_6(*args, **kwargs):
+        calls["n"] += 1
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 6 else loss
+
+    monkeypatch.setattr(trainer_module, "flow_matching_loss", nan_at_step_6)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError, match="step-00000004"):
+        DenoiserTrainer(config_from_dict(make_config(model_dir, clips_file, run)), log=lambda m: None).train()
+    assert latest_checkpoint(run).name == "step-00000004"
+    assert not (run / "final").exists()
+
+
+def test_two_process_ddp_keeps_ranks_identical(model_dir, clips_file, tmp_path):
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(make_config(model_dir, clips_file, tmp_path / "run")))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+         str(HERE / "ddp_worker.py"), str(config_path), str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (load_file(tmp_path / f"rank{r}.safetensors") for r in (0, 1))
+    start = MobileI2VDenoiser.from_pretrained(model_dir / "denoiser").state_dict()
+    assert rank0.keys() == rank1.keys()
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name
+    assert any(not torch.equal(rank0[n], start[n]) for n in rank0)  # it did train
+    assert (result.stdout + result.stderr).count("world size 2") == 2
+
+
+def test_validation_videos_are_written_every_k_steps(model_dir, clips_file, tmp_path, photo):
+    run = tmp_path / "run"
+    config = make_config(model_dir, clips_file, run, validation={
+        "every": 4, "images": [photo], "motion_scores": [1.0, 4.0], "num_inference_steps": 2, "num_frames": 9})
+    DenoiserTrainer(config_from_dict(config), log=lambda m: None).train()
+    names = sorted(p.name for p in (run / "validation").iterdir())
+    assert names == [f"step-0000000{s}-photo-motion{m}.mp4" for s in (4, 8) for m in (1, 4)]
