@@ -85,3 +85,27 @@ def test_example_config_is_valid():
 
     config = load_config(Path(__file__).parents[2] / "configs" / "train-decoder-example.yaml", DecoderTrainConfig)
     assert config.mode == "distill" and config.stages[0].num_frames == 1
+
+
+def test_perceptual_loss_from_local_vgg_weights(clips_file, teacher_dir, tmp_path):
+    from mobilei2v.training.perceptual import LPIPS, _vgg16_features
+
+    torch.manual_seed(0)
+    vgg = tmp_path / "vgg16.pth"
+    torch.save({f"features.{k}": v for k, v in _vgg16_features().state_dict().items()}, vgg)  # torchvision's keys
+    lpips = LPIPS(vgg)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.allclose(lpips(x, x), torch.zeros(2))
+    assert (lpips(x, x.flip(-1)) > 0).all() and (lpips(x, x + 0.5 * torch.randn_like(x)) > lpips(x, x + 0.05)).all()
+    with pytest.raises(ValueError, match="VGG-16"):
+        LPIPS(teacher_dir / "config.json")
+    config = decoder_config(clips_file, tmp_path / "run", teacher=str(teacher_dir), perceptual_weights=str(vgg),
+                            stages=[{"steps": 2, "videos": str(clips_file), "height": 64, "width": 64,
+                                     "num_frames": 9}])
+    trainer = DecoderTrainer(config, log=lambda m: None)
+    batch = {"video": trainer.dataset(config.stages[0])[0]["video"][None]}
+    with torch.no_grad():
+        with_lpips = trainer.loss(trainer.model, batch)
+        trainer.perceptual = None
+        without = trainer.loss(trainer.model, batch)
+    assert with_lpips > without

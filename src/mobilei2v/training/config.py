@@ -110,6 +110,9 @@ class DecoderTrainConfig(LoopConfig):
     feature_weight: float = 1.0  # distill: MSE to the teacher decoder's intermediate features
     feature_blocks: list[int] = field(default_factory=lambda: [0, 1, 2])  # mid block, up blocks 0 and 1
     kl_weight: float = 1e-6  # scratch: keeps the latent near a unit Gaussian
+    perceptual_weights: str | None = None  # a local torchvision VGG-16 state dict: adds an LPIPS term
+    perceptual_linear_weights: str | None = None  # the `lpips` package's vgg.pth (else uniform channels)
+    perceptual_weight: float = 1.0
 
 
 def _check_type(value: Any, annotation: Any, key: str) -> Any:

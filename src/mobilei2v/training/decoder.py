@@ -1,7 +1,7 @@
 """`mobilei2v train-decoder`: the light decoder, distilled from a teacher VAE or trained from scratch.
 
 distill (Turbo-VAED): the teacher's encoder (frozen) makes latents; the student decoder learns to
-reconstruct the real clip (L1) and to match the teacher decoder's intermediate features (MSE; a 1×1×1
+reconstruct the real clip (L1, and LPIPS when VGG-16 weights are given locally) and to match the teacher decoder's intermediate features (MSE; a 1×1×1
 conv projects a student feature whose channel count differs). scratch: an LTX-style encoder and the
 light decoder learn together (L1 + a small KL), for the shipped small model, whose encoder must have the
 paper's 32×32×8 compression but cannot be a pretrained LTX VAE here. A stage of 1-frame "clips" trains
@@ -24,6 +24,7 @@ from ..models.vae import VAE_PRESETS
 from ..pipeline import preset_or_folder
 from .config import DecoderStage, DecoderTrainConfig
 from .datasets import VideoClipDataset
+from .perceptual import LPIPS
 from .trainer import TrainingLoop
 
 
@@ -57,9 +58,12 @@ class DecoderTrainer(TrainingLoop):
             for part in parts.values():
                 if hasattr(part, "enable_gradient_checkpointing"):
                     part.enable_gradient_checkpointing()
+        self.perceptual = (LPIPS(config.perceptual_weights, config.perceptual_linear_weights)
+                           if config.perceptual_weights else None)
         super().__init__(config, nn.ModuleDict(parts), log)
-        if self.teacher is not None:
-            self.teacher.to(self.accelerator.device)
+        for frozen in (self.teacher, self.perceptual):
+            if frozen is not None:
+                frozen.to(self.accelerator.device)
 
     def _hook_teacher_features(self) -> list[torch.Tensor]:
         """Record the teacher decoder's mid-block and up-block outputs: the student's stages match them."""
@@ -93,7 +97,7 @@ class DecoderTrainer(TrainingLoop):
                 self.teacher.decode(latents)
                 teacher = list(self.teacher_features)
             reconstruction, student = model["decoder"](latents, return_features=True)
-            loss = c.l1_weight * F.l1_loss(reconstruction, video)
+            loss = self._reconstruction_loss(reconstruction, video)
             for b in c.feature_blocks:
                 feature = student[b]
                 if str(b) in model["projections"]:
@@ -102,7 +106,15 @@ class DecoderTrainer(TrainingLoop):
             return loss
         posterior = model["vae"].encode(video).latent_dist
         reconstruction = model["decoder"](posterior.sample())
-        return c.l1_weight * F.l1_loss(reconstruction, video) + c.kl_weight * posterior.kl().mean() / video[0].numel()
+        return self._reconstruction_loss(reconstruction, video) + c.kl_weight * posterior.kl().mean() / video[0].numel()
+
+    def _reconstruction_loss(self, reconstruction: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
+        """L1, plus LPIPS per frame when VGG weights were given."""
+        loss = self.config.l1_weight * F.l1_loss(reconstruction, video)
+        if self.perceptual is not None:
+            frames = lambda v: v.transpose(1, 2).flatten(0, 1)  # noqa: E731  (B, 3, T, H, W) → (B·T, 3, H, W)
+            loss = loss + self.config.perceptual_weight * self.perceptual(frames(reconstruction), frames(video)).mean()
+        return loss
 
     def export(self) -> None:
         """`output_dir/final/light_decoder` (and `/vae` when trained from scratch), EMA weights."""

@@ -1,8 +1,9 @@
-"""Rectified-flow training of the denoiser on accelerate (SPEC §4–5, §7).
+"""The training loop on accelerate, and the denoiser's rectified-flow trainer (SPEC §4, §7).
 
 One code path for a CPU laptop and a GPU cluster: `mobilei2v train` runs single-process, and the same
 command under `accelerate launch` or `torchrun` runs DDP (or FSDP) with accelerate doing all the
-distributed work. Progressive resolution is a list of stages, each with its own data.
+distributed work. Progressive resolution is a list of stages, each with its own data. The decoder
+trainer (`decoder.py`) runs on the same loop.
 """
 
 from __future__ import annotations
