@@ -171,3 +171,20 @@ def test_validation_videos_are_written_every_k_steps(model_dir, clips_file, tmp_
     DenoiserTrainer(config_from_dict(config), log=lambda m: None).train()
     names = sorted(p.name for p in (run / "validation").iterdir())
     assert names == [f"step-0000000{s}-photo-motion{m}.mp4" for s in (4, 8) for m in (1, 4)]
+
+
+def test_gradient_accumulation_takes_several_micro_batches_per_step(model_dir, clips_file, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_loss = trainer_module.flow_matching_loss
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "flow_matching_loss", counted)
+    trainer = DenoiserTrainer(config_from_dict(make_config(model_dir, clips_file, tmp_path / "run",
+                                                           gradient_accumulation_steps=3)), log=lambda m: None)
+    trainer.train()
+    assert calls["n"] == 8 * 3
+    assert trainer.optimizer.optimizer.state  # the optimizer did step
+    assert trainer.schedule.scheduler.last_epoch == 8  # one LR-schedule step per optimizer step
