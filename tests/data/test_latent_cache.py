@@ -5,9 +5,8 @@ import torch
 
 from mobilei2v.data.clips_csv import write_rows
 from mobilei2v.data.latent_cache import LatentCache
-from mobilei2v.data.reconstruction import load_vae
 from mobilei2v.data.video_io import fit_frames, frames_to_video, read_video
-from mobilei2v.models.vae import encode_video
+from mobilei2v.models.vae import encode_video, load_vae
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffusers import AutoencoderKLLTXVideo
-
 from ..diffusion.sampler import make_scheduler
 from ..files import atomic_output
-from ..models.light_decoder import LightDecoder
+from ..models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
 from ..models.official import convert_official, load_official_state_dict
-from ..pipeline import MobileI2VPipeline
+from ..models.vae import load_vae
+from ..pipeline import MobileI2VPipeline, preset_or_folder
 
 
 def add_parser(commands) -> None:
@@ -25,18 +24,12 @@ def add_parser(commands) -> None:
     p.add_argument("checkpoint", type=Path, help="the authors' .pth file")
     p.add_argument("output", type=Path, help="folder to create")
     p.add_argument("--vae", type=Path, default=None,
-                   help="a local diffusers-format LTX-Video VAE folder (AutoencoderKLLTXVideo) to bundle")
-    p.add_argument("--light-decoder", type=Path, default=None, help="a LightDecoder folder to bundle")
+                   help="a local diffusers-format LTX-Video VAE folder (AutoencoderKLLTXVideo, or a model folder) to bundle")
+    p.add_argument("--light-decoder", type=Path, default=None,
+                   help="a LightDecoder folder to bundle (or a preset name, for one to train)")
     p.add_argument("--use-ema", action="store_true", help="take the checkpoint's EMA weights")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(run=run)
-
-
-def _load(cls, path: Path, what: str):
-    try:
-        return cls.from_pretrained(path)
-    except Exception as err:  # diffusers raises OSError, ValueError, EnvironmentError, ... for bad folders
-        raise ValueError(f"cannot load the {what} from {path}: {err}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     denoiser = convert_official(load_official_state_dict(args.checkpoint, args.use_ema))
     with atomic_output(args.output, args.overwrite, directory=True) as tmp:
         if args.vae:
-            light = _load(LightDecoder, args.light_decoder, "light decoder") if args.light_decoder else None
-            pipe = MobileI2VPipeline(denoiser, _load(AutoencoderKLLTXVideo, args.vae, "LTX VAE"),
+            light = (preset_or_folder(LightDecoder, str(args.light_decoder), LIGHT_DECODER_PRESETS, "light decoder")
+                     if args.light_decoder else None)
+            pipe = MobileI2VPipeline(denoiser, load_vae(args.vae),
                                      make_scheduler(), light)
             pipe.save_pretrained(tmp)
         else:

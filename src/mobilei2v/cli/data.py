@@ -14,7 +14,7 @@ from types import ModuleType
 from ..data import clips_csv
 from ..data.filter import CLARITY_MIN, DOVER_MIN, FLOW_RANGE, PSNR_MIN, default_rules, filter_rows
 from ..data.latent_cache import SHARD_SIZE, encode_csv
-from ..data.reconstruction import load_vae
+from ..models.vae import load_vae
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 

@@ -7,8 +7,6 @@ drops them. PSNR is over all pixels of all frames, on the 0–255 scale, of the 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,27 +14,6 @@ from diffusers import AutoencoderKLLTXVideo
 
 from ..models.vae import SIZE_MULTIPLE, decode_latents, encode_video
 from .video_io import frames_to_video
-
-
-def load_vae(path: str | Path) -> AutoencoderKLLTXVideo:
-    """An LTX VAE from a diffusers `AutoencoderKLLTXVideo` folder, or from a MobileI2V model folder's `vae`."""
-    path = Path(path)
-    if (path / "vae" / "config.json").is_file():
-        path = path / "vae"
-    config = path / "config.json"
-    if not config.is_file():
-        raise ValueError(f"not a VAE folder: {config} is missing (give an AutoencoderKLLTXVideo folder "
-                         "or a MobileI2V model folder)")
-    try:
-        class_name = json.loads(config.read_text()).get("_class_name")
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config} is corrupt: {err}") from None
-    if class_name != AutoencoderKLLTXVideo.__name__:
-        raise ValueError(f"{path} holds a {class_name!r}, not an {AutoencoderKLLTXVideo.__name__}")
-    try:
-        return AutoencoderKLLTXVideo.from_pretrained(path).eval()
-    except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
-        raise ValueError(f"cannot load the VAE in {path}: {err}") from None
 
 
 def usable_frames(num_frames: int, temporal_compression: int = 8) -> int:

@@ -8,7 +8,9 @@ frame counts must be 8k+1 because the causal encoder turns frame 0 alone into la
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +49,27 @@ def pad_to_grid(video: torch.Tensor, multiple: int = 32) -> torch.Tensor:
         return video
     flat = video.reshape(-1, *video.shape[-3:])  # replicate padding wants a 4-D tensor
     return F.pad(flat, pad, mode="replicate").reshape(*video.shape[:-2], h + pad[3], w + pad[1])
+
+
+def load_vae(path: str | Path) -> AutoencoderKLLTXVideo:
+    """An LTX VAE from a diffusers `AutoencoderKLLTXVideo` folder, or from a MobileI2V model folder's `vae`."""
+    path = Path(path)
+    if (path / "vae" / "config.json").is_file():
+        path = path / "vae"
+    config = path / "config.json"
+    if not config.is_file():
+        raise ValueError(f"not a VAE folder: {config} is missing (give an AutoencoderKLLTXVideo folder "
+                         "or a MobileI2V model folder)")
+    try:
+        class_name = json.loads(config.read_text()).get("_class_name")
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config} is corrupt: {err}") from None
+    if class_name != AutoencoderKLLTXVideo.__name__:
+        raise ValueError(f"{path} holds a {class_name!r}, not an {AutoencoderKLLTXVideo.__name__}")
+    try:
+        return AutoencoderKLLTXVideo.from_pretrained(path).eval()
+    except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
+        raise ValueError(f"cannot load the VAE in {path}: {err}") from None
 
 
 @torch.no_grad()

@@ -10,7 +10,6 @@ on images: the causal encoder encodes frame 0 alone, so the image case is exactl
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +19,7 @@ from torch.utils.data import Dataset
 
 from ..files import atomic_output
 from ..models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
-from ..models.vae import VAE_PRESETS
+from ..models.vae import VAE_PRESETS, load_vae
 from ..pipeline import preset_or_folder
 from .config import DecoderStage, DecoderTrainConfig
 from .datasets import VideoClipDataset
@@ -28,22 +27,12 @@ from .perceptual import LPIPS
 from .trainer import TrainingLoop
 
 
-def load_teacher(path: str) -> AutoencoderKLLTXVideo:
-    """The LTX VAE of a MobileI2VPipeline folder, or an AutoencoderKLLTXVideo folder."""
-    folder = Path(path)
-    if (folder / "vae" / "config.json").is_file():
-        folder = folder / "vae"
-    if not (folder / "config.json").is_file():
-        raise ValueError(f"teacher {path}: no VAE there (give a model folder or an AutoencoderKLLTXVideo folder)")
-    return AutoencoderKLLTXVideo.from_pretrained(folder)
-
-
 class DecoderTrainer(TrainingLoop):
     def __init__(self, config: DecoderTrainConfig, log=print):
         decoder = preset_or_folder(LightDecoder, config.light_decoder, LIGHT_DECODER_PRESETS, "light_decoder")
         parts = {"decoder": decoder}
         if config.mode == "distill":
-            self.teacher = load_teacher(config.teacher).requires_grad_(False).eval()
+            self.teacher = load_vae(config.teacher).requires_grad_(False)
             self.teacher_features = self._hook_teacher_features()
             if self.teacher.config.latent_channels != decoder.config.latent_channels:
                 raise ValueError(f"the teacher makes {self.teacher.config.latent_channels}-channel latents, the "
