@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,8 +11,10 @@ from diffusers import AutoencoderKLLTXVideo
 
 from mobilei2v import LightDecoder
 from mobilei2v.cli.main import main
+from mobilei2v.data.reconstruction import reconstruction_psnr
+from mobilei2v.data.video_io import read_video
 from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
-from mobilei2v.models.vae import VAE_PRESETS
+from mobilei2v.models.vae import VAE_PRESETS, encode_video
 from mobilei2v.training.config import ConfigError, DecoderTrainConfig, config_from_dict
 from mobilei2v.training.datasets import VideoClipDataset
 from mobilei2v.training.decoder import DecoderTrainer
@@ -57,6 +61,11 @@ def test_scratch_trains_encoder_and_decoder_into_a_usable_model(clips_file, tmp_
     assert main(["generate", photo, "-o", str(tmp_path / "x.mp4"), "--model", str(model), "--steps", "1",
                  "--frames", "9"]) == 0
     trained_vae = AutoencoderKLLTXVideo.from_pretrained(final / "vae")
+    # The exported VAE scales its latents to unit variance for the denoiser (measured on the training clips).
+    video = VideoClipDataset(str(clips_file), 9, 64, 64)[0]["video"][None]
+    with torch.no_grad():
+        scaled = encode_video(trained_vae, video)
+    assert trained_vae.config.scaling_factor != 1.0 and 0.7 < scaled.std() < 1.3
     torch.manual_seed(0)
     untrained = (AutoencoderKLLTXVideo(**VAE_PRESETS["tiny"]), LightDecoder(**LIGHT_DECODER_PRESETS["tiny"]))
     after = reconstruction_l1(trained_vae, LightDecoder.from_pretrained(final / "light_decoder"), clips_file)
@@ -101,3 +110,44 @@ def test_perceptual_loss_from_local_vgg_weights(clips_file, tiny_vae_dir, tmp_pa
         trainer.perceptual = None
         without = trainer.loss(trainer.model, batch)
     assert with_lpips > without
+
+
+def test_augmented_clips_are_random_windows_crops_and_mirrors_of_the_clip(clips_file):
+    plain = VideoClipDataset(str(clips_file), 1, 32, 32, motion_scores=False)
+    augmented = VideoClipDataset(str(clips_file), 1, 32, 32, motion_scores=False, augment=True)
+    torch.manual_seed(0)
+    draws = [augmented.frames(3) for _ in range(6)]
+    assert all(d.shape == (1, 32, 32, 3) and d.dtype == np.uint8 for d in draws)
+    assert len({d.tobytes() for d in draws}) == 6 and plain.frames(3).shape == (1, 32, 32, 3)
+    torch.manual_seed(0)
+    assert np.array_equal(augmented.frames(3), draws[0])  # the torch seed decides, so resumed runs repeat
+    # At the clip's own resolution (64 px: scale 2 for a 32 px stage) a crop is a window of some frame.
+    clip = read_video(augmented.items[3][0])[0]
+
+    def window_of_the_clip(crop: np.ndarray) -> bool:
+        return any(cv2.matchTemplate(frame, c, cv2.TM_SQDIFF).min() / c.size < 4
+                   for frame in clip for c in (crop, np.ascontiguousarray(crop[:, ::-1])))
+
+    native = [d for d in (augmented.frames(3) for _ in range(100)) if window_of_the_clip(d[0])]
+    assert native
+
+
+def test_validation_logs_the_psnr_of_the_weights_it_exports_and_cosine_ends_at_zero(clips_file, tmp_path):
+    messages = []
+    config = decoder_config(clips_file, tmp_path / "run", mode="scratch", vae="tiny", lr_schedule="cosine",
+                            warmup_steps=2, ema_decay=0.9,
+                            stages=[{"steps": 6, "videos": str(clips_file), "height": 32, "width": 32,
+                                     "num_frames": 1, "batch_size": 2, "augment": True}],
+                            validation={"every": 3, "videos": str(clips_file), "height": 64, "width": 64})
+    trainer = DecoderTrainer(config, log=messages.append)
+    final = trainer.train()
+    logged = [float(m.split("PSNR ")[1].split(" dB")[0]) for m in messages if "reconstruction PSNR" in m]
+    assert len(logged) == 2
+    vae = AutoencoderKLLTXVideo.from_pretrained(final / "vae")
+    decoder = LightDecoder.from_pretrained(final / "light_decoder")
+    clips = VideoClipDataset(str(clips_file), 1, 64, 64, motion_scores=False)
+    expected = np.mean([reconstruction_psnr(vae, clips.frames(i), decoder) for i in range(len(clips))])
+    assert logged[-1] == pytest.approx(expected, abs=0.01)
+    assert trainer.schedule.get_last_lr()[0] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ConfigError, match="validation.videos"):
+        decoder_config(clips_file, tmp_path, mode="scratch", validation={"every": 3})

@@ -123,4 +123,5 @@ def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def frames_to_video(frames: np.ndarray) -> torch.Tensor:
     """uint8 (T, H, W, 3) → (1, 3, T, H, W) in [−1, 1], the VAE's input."""
-    return torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+    # torch.tensor copies: frames may be a read-only view (np.asarray of a PIL image)
+    return torch.tensor(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0

@@ -54,6 +54,7 @@ class LoopConfig:
     learning_rate: float = 1e-4
     weight_decay: float = 0.1
     warmup_steps: int = 0
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # after warm-up: constant, or cosine decay to 0
     grad_clip: float = 1.0
     gradient_accumulation_steps: int = 1
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
@@ -90,6 +91,20 @@ class DecoderStage:
     width: int
     num_frames: int = 17
     batch_size: int = 1
+    # A random window of frames, a random crop at a random scale and a random mirror image instead of the
+    # first frames, centred: many more distinct pictures from the same clips (VideoClipDataset._augmented).
+    augment: bool = False
+
+
+@dataclass
+class DecoderValidation:
+    """Reconstruction PSNR of the EMA weights on held-out clips (e.g. `data synth --holdout`), logged."""
+
+    every: int = 0  # steps between measurements; 0 turns validation off
+    videos: str | None = None
+    height: int = 256
+    width: int = 256
+    num_frames: int = 1  # 1: the reference-frame case
 
 
 @dataclass(kw_only=True)
@@ -110,9 +125,14 @@ class DecoderTrainConfig(LoopConfig):
     feature_weight: float = 1.0  # distill: MSE to the teacher decoder's intermediate features
     feature_blocks: list[int] = field(default_factory=lambda: [0, 1, 2])  # mid block, up blocks 0 and 1
     kl_weight: float = 1e-6  # scratch: keeps the latent near a unit Gaussian
+    # scratch: decode a sample of the posterior, or its mode (a deterministic autoencoder). At the start
+    # the posterior's std is ~1, far above its mean, and a sampled latent is mostly noise: training from
+    # scratch stalls near "predict the average picture" until the encoder shrinks it.
+    posterior: Literal["sample", "mode"] = "sample"
     perceptual_weights: str | None = None  # a local torchvision VGG-16 state dict: adds an LPIPS term
     perceptual_linear_weights: str | None = None  # the `lpips` package's vgg.pth (else uniform channels)
     perceptual_weight: float = 1.0
+    validation: DecoderValidation = field(default_factory=DecoderValidation)
 
 
 def _check_type(value: Any, annotation: Any, key: str) -> Any:
@@ -213,6 +233,11 @@ def _validate_decoder(config: DecoderTrainConfig) -> None:
         _check_size(stage, f"stages[{i}]")
     if config.mode == "distill" and config.teacher is None:
         raise ConfigError("teacher: mode distill needs the teacher VAE's folder")
+    v = config.validation
+    if v.every and not v.videos:
+        raise ConfigError("validation.videos: give a clips CSV when validation.every > 0")
+    _check_size(v, "validation")
+    _check_frames(v.num_frames, "validation.num_frames")
     if any(not 0 <= b <= 4 for b in config.feature_blocks):
         raise ConfigError(f"feature_blocks: indices 0 (mid block) to 4 (last up block), got {config.feature_blocks}")
 

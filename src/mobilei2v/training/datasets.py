@@ -6,6 +6,7 @@ latent cache, or {"video" (3, T, H, W) in [−1, 1], "motion_score"} from videos
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -22,8 +23,9 @@ class VideoClipDataset(Dataset):
     have too few frames, so that a long run does not fail hours in.
     """
 
-    def __init__(self, csv_path: str, num_frames: int, height: int, width: int, motion_scores: bool = True):
-        self.num_frames, self.height, self.width = num_frames, height, width
+    def __init__(self, csv_path: str, num_frames: int, height: int, width: int, motion_scores: bool = True,
+                 augment: bool = False):
+        self.num_frames, self.height, self.width, self.augment = num_frames, height, width, augment
         self.items = []
         for i, row in enumerate(clips_csv.read_rows(csv_path)):
             flow = clips_csv.number(row, "flow")
@@ -39,13 +41,33 @@ class VideoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict:
-        path, flow = self.items[index]
-        frames, _ = read_video(path, max_frames=self.num_frames)
+    def frames(self, index: int) -> np.ndarray:
+        """The clip's uint8 (T, H, W, 3) frames at the dataset's length and size."""
+        path, _ = self.items[index]
+        frames, _ = read_video(path, max_frames=None if self.augment else self.num_frames)
         if len(frames) < self.num_frames:
             raise ValueError(f"{path}: {len(frames)} frames, the stage needs {self.num_frames}")
-        video = frames_to_video(fit_frames(frames, self.height, self.width))[0]  # (3, T, H, W)
+        return self._augmented(frames) if self.augment else fit_frames(frames, self.height, self.width)
+
+    def __getitem__(self, index: int) -> dict:
+        flow = self.items[index][1]
+        video = frames_to_video(self.frames(index))[0]  # (3, T, H, W)
         return {"video": video, "motion_score": torch.tensor(flow, dtype=torch.float32)}
+
+    def _augmented(self, frames: np.ndarray) -> np.ndarray:
+        """A random window of `num_frames`, a random crop and a mirror image half the time. The crop is
+        taken after scaling the frames to cover the stage's size by a random factor from 1 (the whole
+        frame) to the frames' own resolution or 1.25, whichever is larger: small stages see both whole
+        pictures and details at full resolution."""
+        start = int(torch.randint(len(frames) - self.num_frames + 1, ()))
+        native = min(frames.shape[1] / self.height, frames.shape[2] / self.width)
+        scale = 1.0 + (max(native, 1.25) - 1.0) * float(torch.rand(()))
+        cover = max(self.height / frames.shape[1], self.width / frames.shape[2]) * scale
+        h, w = max(self.height, round(frames.shape[1] * cover)), max(self.width, round(frames.shape[2] * cover))
+        frames = fit_frames(frames[start:start + self.num_frames], h, w)
+        top, left = int(torch.randint(h - self.height + 1, ())), int(torch.randint(w - self.width + 1, ()))
+        frames = frames[:, top:top + self.height, left:left + self.width]
+        return np.ascontiguousarray(frames[:, :, ::-1] if torch.rand(()) < 0.5 else frames)
 
 
 class CachedLatentDataset(Dataset):

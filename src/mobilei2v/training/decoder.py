@@ -11,12 +11,14 @@ on images: the causal encoder encodes frame 0 alone, so the image case is exactl
 from __future__ import annotations
 
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKLLTXVideo
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..data.reconstruction import reconstruction_psnr
 from ..files import atomic_output
 from ..models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
 from ..models.vae import VAE_PRESETS, load_vae
@@ -74,7 +76,8 @@ class DecoderTrainer(TrainingLoop):
         })
 
     def dataset(self, stage: DecoderStage) -> Dataset:
-        return VideoClipDataset(stage.videos, stage.num_frames, stage.height, stage.width, motion_scores=False)
+        return VideoClipDataset(stage.videos, stage.num_frames, stage.height, stage.width, motion_scores=False,
+                                augment=stage.augment)
 
     def loss(self, model: nn.Module, batch: dict) -> torch.Tensor:
         video = batch["video"]  # (B, 3, T, H, W) in [−1, 1]
@@ -94,7 +97,7 @@ class DecoderTrainer(TrainingLoop):
                 loss = loss + c.feature_weight * F.mse_loss(feature, teacher[b]) / len(c.feature_blocks)
             return loss
         posterior = model["vae"].encode(video).latent_dist
-        reconstruction = model["decoder"](posterior.sample())
+        reconstruction = model["decoder"](posterior.sample() if c.posterior == "sample" else posterior.mode())
         return self._reconstruction_loss(reconstruction, video) + c.kl_weight * posterior.kl().mean() / video[0].numel()
 
     def _reconstruction_loss(self, reconstruction: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
@@ -105,10 +108,35 @@ class DecoderTrainer(TrainingLoop):
             loss = loss + self.config.perceptual_weight * self.perceptual(frames(reconstruction), frames(video)).mean()
         return loss
 
+    def validate(self, step: int) -> None:
+        """Log the EMA weights' mean reconstruction PSNR over the validation clips."""
+        v = self.config.validation
+        if not hasattr(self, "_validation_clips"):
+            clips = VideoClipDataset(v.videos, v.num_frames, v.height, v.width, motion_scores=False)
+            self._validation_clips = [clips.frames(i) for i in range(len(clips))]
+        model = self.ema_copy()
+        encoder = model["vae"] if "vae" in model else self.teacher
+        psnr = np.mean([reconstruction_psnr(encoder, frames, model["decoder"]) for frames in self._validation_clips])
+        self.accelerator.log({"validation_psnr": psnr}, step=step)
+        self.log(f"step {step}: reconstruction PSNR {psnr:.2f} dB on {len(self._validation_clips)} validation clips")
+
+    def latent_scale(self, vae: AutoencoderKLLTXVideo, clips: int = 16) -> float:
+        """1 / the standard deviation of `vae`'s latents (posterior means) of the first `clips` clips of the
+        longest stage: a from-scratch VAE's `scaling_factor`, so the denoiser is trained on unit-variance
+        latents, as Stable Diffusion's VAE factor was chosen."""
+        stage = max(self.config.stages, key=lambda s: (s.num_frames, s.height * s.width))
+        dataset = VideoClipDataset(stage.videos, stage.num_frames, stage.height, stage.width, motion_scores=False)
+        with torch.no_grad():
+            latents = torch.cat([vae.encode(dataset[i]["video"][None]).latent_dist.mode().flatten()
+                                 for i in range(min(clips, len(dataset)))])
+        return float(1.0 / latents.std())
+
     def export(self) -> None:
-        """`output_dir/final/light_decoder` (and `/vae` when trained from scratch), EMA weights."""
+        """`output_dir/final/light_decoder` (and `/vae` when trained from scratch, with its scaling factor
+        measured), EMA weights."""
         model = self.ema_copy()
         with atomic_output(self.output_dir / "final", overwrite=True, directory=True) as tmp:
             model["decoder"].save_pretrained(tmp / "light_decoder")
             if "vae" in model:
+                model["vae"].register_to_config(scaling_factor=self.latent_scale(model["vae"]))
                 model["vae"].save_pretrained(tmp / "vae")

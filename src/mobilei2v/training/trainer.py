@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from diffusers.optimization import get_constant_schedule_with_warmup
+from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
@@ -88,7 +88,11 @@ class TrainingLoop:
         model.train()
         self.ema = EMAModel(model.parameters(), decay=config.ema_decay)
         optimizer = make_optimizer(config.optimizer, model.parameters(), config.learning_rate, config.weight_decay)
-        schedule = get_constant_schedule_with_warmup(optimizer, config.warmup_steps)
+        # accelerate steps a prepared schedule once per process each optimizer step: count in those steps.
+        processes = self.accelerator.num_processes
+        schedule = get_scheduler("cosine" if config.lr_schedule == "cosine" else "constant_with_warmup", optimizer,
+                                 num_warmup_steps=config.warmup_steps * processes,
+                                 num_training_steps=config.total_steps * processes)
         self.model, self.optimizer, self.schedule = self.accelerator.prepare(model, optimizer, schedule)
         self.ema.to(self.accelerator.device)
         self.accelerator.register_for_checkpointing(self.ema)
