@@ -19,6 +19,27 @@ def test_light_decoder_full_config_has_spec_size():
     assert sum(p.numel() for p in model.parameters()) == 41_896_023  # SPEC §3: ≈ 41.9 M
 
 
+def test_shipped_presets_keep_the_32x32x8_compression_and_128_channels():
+    with torch.device("meta"):
+        vae = AutoencoderKLLTXVideo(**VAE_PRESETS["small"])
+        decoder = LightDecoder(**LIGHT_DECODER_PRESETS["small"])
+    assert (vae.spatial_compression_ratio, vae.temporal_compression_ratio) == (32, 8)
+    assert vae.config.latent_channels == decoder.config.latent_channels == 128
+    assert decoder.config.block_out_channels[0] // 16 == 4  # channels left after the two pixel shuffles
+
+
+def test_the_last_rmsnorm_can_be_left_out():
+    torch.manual_seed(0)
+    normed = LightDecoder(**LIGHT_DECODER_PRESETS["tiny"]).eval()
+    plain = LightDecoder(**LIGHT_DECODER_PRESETS["tiny"], final_norm=False).eval()
+    plain.load_state_dict(normed.state_dict())  # no parameters in the norm: the same weights fit both
+    z = torch.randn(1, 16, 1, 2, 2)
+    with torch.no_grad():
+        assert not torch.allclose(normed(z), plain(z))
+        stages = torch.nn.Sequential(*plain.stages())(z)
+        torch.testing.assert_close(plain(z), plain.conv_out(torch.nn.functional.silu(stages)))
+
+
 @pytest.mark.parametrize("frames", [1, 9, 17])
 def test_light_decoder_output_shape(frames):
     decoder = LightDecoder(**LIGHT_DECODER_PRESETS["tiny"]).eval()

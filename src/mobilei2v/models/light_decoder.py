@@ -142,6 +142,7 @@ class LightDecoder(ModelMixin, ConfigMixin):
         upsample: Sequence[bool] = (True, True, True, False),
         separable: Sequence[bool] = (False, False, False, True, True),
         separable_kernel: int = 5,
+        final_norm: bool = True,
     ):
         super().__init__()
         n = len(block_out_channels)
@@ -162,7 +163,10 @@ class LightDecoder(ModelMixin, ConfigMixin):
             self.up_blocks.append(UpBlock(channels, block_out_channels[i], layers_per_block[i], upsample[i], kernel(i)))
             channels = block_out_channels[i]
         self.frame_upsamplers = nn.Sequential(FrameUpsampler(channels), FrameUpsampler(channels // 4))
-        self.norm_out = ChannelRMSNorm()
+        # SPEC §3's last RMSNorm. It fixes the magnitude of the 4 channels left after the pixel shuffles, so
+        # a pixel's colour must be coded in the direction of a 4-vector: fine when distilling from a trained
+        # teacher, but from scratch it learns grey blobs for hundreds of steps. Small models may leave it out.
+        self.norm_out = ChannelRMSNorm() if final_norm else nn.Identity()
         self.conv_out = VideoConv3d(channels // 16, out_channels)
         self.gradient_checkpointing = False
 
@@ -187,6 +191,11 @@ class LightDecoder(ModelMixin, ConfigMixin):
 
 LIGHT_DECODER_PRESETS = {
     "turbo-vaed-ltx": {},
+    # The shipped model's decoder (8.4 M), trained from scratch. Its narrowest block keeps 64 channels, as
+    # the full decoder's does, so 64 / 16 = 4 channels are left after the two pixel shuffles (with 32, two
+    # channels of fixed magnitude gave grey-brown pictures), and it has no last RMSNorm (see final_norm).
+    "small": dict(block_out_channels=(64, 64, 128, 128), layers_per_block=(1, 1, 2, 1, 1), separable_kernel=3,
+                  final_norm=False),
     "tiny": dict(latent_channels=16, block_out_channels=(16, 16, 32, 32), layers_per_block=(1, 1, 1, 1, 1),
                  separable_kernel=3),
 }

@@ -20,6 +20,11 @@ DENOISER_PRESETS: dict[str, dict[str, Any]] = {
     # The paper's ablation variants (§5: hybrid vs all-linear vs all-softmax).
     "mobilei2v-270m-linear": dict(attention_types=_layout(16, None)),
     "mobilei2v-270m-softmax": dict(attention_types=_layout(16, 1)),
+    # The shipped model's denoiser (9.2 M): the same hybrid design at 8 blocks, softmax after every three
+    # linear blocks, on the 128-channel latents of the `small` VAE.
+    "mobilei2v-small": dict(
+        hidden_size=288, num_heads=4, ffn_hidden_size=720, attention_types=_layout(8, 4),
+    ),
     # For tests: same design, a few hundred thousand parameters, 16 latent channels.
     "mobilei2v-tiny": dict(
         in_channels=16, hidden_size=48, num_heads=2, ffn_hidden_size=120, attention_types=_layout(4, 2),

@@ -97,6 +97,16 @@ def decode_latents(decoder: torch.nn.Module, latents: torch.Tensor, height: int,
 VAE_PRESETS = {
     # LTX-Video 0.9.0's VAE: diffusers' default configuration (419 M parameters).
     "ltx-video": {},
+    # The shipped model's encoder (4.8 M): LTX-Video's 32×32×8 compression and 128 latent channels at a
+    # quarter of the width. It decodes with the light decoder, so its own LTX decoder is the narrowest that
+    # keeps the shape: a placeholder that is never trained (a model that ships one says so, and `generate`
+    # refuses to decode with it).
+    "small": dict(
+        block_out_channels=(32, 64, 128, 128),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_block_out_channels=(8, 16, 32, 32),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+    ),
     # For tests: the same 32×32×8 compression with 16 latent channels and a few thin layers.
     "tiny": dict(
         latent_channels=16,
