@@ -22,6 +22,9 @@ from .models.presets import DENOISER_PRESETS
 from .models.vae import VAE_PRESETS, check_video_size, decode_latents, encode_video, latent_grid
 
 ImageInput = Image.Image | str | Path | torch.Tensor
+# The small model trained on a CPU with this project's commands and shipped inside the package
+# (docs/shipped-model.md): what `generate` and `from_pretrained()` use when no model is given.
+SHIPPED_MODEL = Path(__file__).parent / "shipped_model"
 
 
 @dataclass
@@ -71,6 +74,8 @@ class MobileI2VPipeline(DiffusionPipeline):
     decoder is one of two decoders), `scheduler` (flow-matching Euler, shift 3) and an optional
     `light_decoder`. `default_height`/`default_width` are the resolution the model was trained at and
     `frame_rate` the frame rate of its training clips (what a written video should play at).
+    `vae_decoder_trained` is False for a model whose VAE decoder is an untrained placeholder (the
+    shipped model decodes with its light decoder only); decoding with it is then refused.
     """
 
     model_cpu_offload_seq = "vae->denoiser->light_decoder"
@@ -85,13 +90,24 @@ class MobileI2VPipeline(DiffusionPipeline):
         default_height: int = 720,
         default_width: int = 1280,
         frame_rate: int = 24,
+        vae_decoder_trained: bool = True,
     ):
         super().__init__()
         if vae.config.latent_channels != denoiser.config.in_channels:
             raise ValueError(f"the VAE makes {vae.config.latent_channels}-channel latents but the denoiser "
                              f"takes {denoiser.config.in_channels}")
         self.register_modules(denoiser=denoiser, vae=vae, scheduler=scheduler, light_decoder=light_decoder)
-        self.register_to_config(default_height=default_height, default_width=default_width, frame_rate=frame_rate)
+        if not vae_decoder_trained and light_decoder is None:
+            raise ValueError("a model whose VAE decoder is untrained needs a light decoder")
+        self.register_to_config(default_height=default_height, default_width=default_width, frame_rate=frame_rate,
+                                vae_decoder_trained=vae_decoder_trained)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path | None = None, **kwargs) -> MobileI2VPipeline:
+        """diffusers' `from_pretrained`; with no path, the shipped model (checked as `load_pipeline` does)."""
+        if pretrained_model_name_or_path is None:
+            pretrained_model_name_or_path = check_model_folder(SHIPPED_MODEL)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @classmethod
     def assemble(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,
@@ -113,6 +129,9 @@ class MobileI2VPipeline(DiffusionPipeline):
         if name is None:
             name = "light" if self.light_decoder is not None else "ltx"
         if name == "ltx":
+            if not self.config.vae_decoder_trained:
+                raise ValueError("this model's VAE decoder is an untrained placeholder: it decodes with its "
+                                 "light decoder (decoder='light')")
             return self.vae
         if name == "light":
             if self.light_decoder is None:
@@ -193,9 +212,19 @@ class MobileI2VPipeline(DiffusionPipeline):
 _WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")
 
 
-def load_pipeline(path: str | Path, torch_dtype: torch.dtype | None = None) -> MobileI2VPipeline:
+def load_pipeline(path: str | Path = SHIPPED_MODEL, torch_dtype: torch.dtype | None = None) -> MobileI2VPipeline:
     """`MobileI2VPipeline.from_pretrained` with the folder checked first, so that a missing, partial or
     foreign folder fails with a ValueError that names what is wrong."""
+    path = check_model_folder(path)
+    try:
+        return MobileI2VPipeline.from_pretrained(path, torch_dtype=torch_dtype)
+    except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
+        raise ValueError(f"cannot load the model in {path}: {err}") from None
+
+
+def check_model_folder(path: str | Path) -> Path:
+    """`path`, after checking that it holds every file a MobileI2VPipeline folder needs (ValueError naming
+    the first one missing)."""
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"model folder not found: {path}")
@@ -219,7 +248,4 @@ def load_pipeline(path: str | Path, torch_dtype: torch.dtype | None = None) -> M
             raise ValueError(f"the model folder is incomplete: {config} is missing")
         if component != "scheduler" and not any((folder / name).is_file() for name in _WEIGHT_FILES):
             raise ValueError(f"the model folder is incomplete: {folder / _WEIGHT_FILES[0]} is missing")
-    try:
-        return MobileI2VPipeline.from_pretrained(path, torch_dtype=torch_dtype)
-    except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
-        raise ValueError(f"cannot load the model in {path}: {err}") from None
+    return path

@@ -1,9 +1,13 @@
 import json
+from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from mobilei2v.cli.main import main
 from mobilei2v.data.video_io import read_video
+from mobilei2v.pipeline import load_pipeline
 
 
 def run(capsys, *argv):
@@ -101,3 +105,25 @@ def test_init_model_writes_a_loadable_folder_atomically(capsys, tmp_path, photo)
     code, _, err = run(capsys, "init-model", folder, "--preset", "mobilei2v-tiny", "--vae", "tiny")
     assert code == 2 and "exists" in err
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_init_model_from_trained_parts_in_fp16_with_an_untrained_vae_decoder(capsys, tmp_path, tiny_model_dir, photo):
+    parts = Path(tiny_model_dir)
+    folder = tmp_path / "half"
+    code, _, err = run(capsys, "init-model", folder, "--preset", parts / "denoiser", "--vae", parts / "vae",
+                       "--light-decoder", parts / "light_decoder", "--untrained-vae-decoder", "--dtype", "fp16",
+                       "--height", 64, "--width", 96)
+    assert code == 0, err
+    for part in ("denoiser", "vae", "light_decoder"):
+        full, half = (load_file(f / part / "diffusion_pytorch_model.safetensors") for f in (parts, folder))
+        assert all(t.dtype == torch.float16 for t in half.values())
+        assert all(torch.equal(half[k], full[k].half()) for k in full)
+    pipe = load_pipeline(folder)
+    assert next(pipe.denoiser.parameters()).dtype == torch.float32  # loaded back as fp32
+    assert not pipe.config.vae_decoder_trained
+    code, _, err = run(capsys, "generate", photo, "-o", tmp_path / "x.mp4", "--model", folder, "--steps", 1,
+                       "--frames", 9, "--decoder", "ltx")
+    assert code == 2 and "untrained placeholder" in err
+    code, _, err = run(capsys, "generate", photo, "-o", tmp_path / "x.mp4", "--model", folder, "--steps", 1,
+                       "--frames", 9)
+    assert code == 0, err

@@ -9,7 +9,7 @@ import torch
 
 from ..data.video_io import VIDEO_SUFFIXES, write_video
 from ..models.vae import check_video_size
-from ..pipeline import load_image, load_pipeline
+from ..pipeline import SHIPPED_MODEL, load_image, load_pipeline
 
 
 def add_parser(commands) -> None:
@@ -22,7 +22,8 @@ def add_parser(commands) -> None:
     )
     p.add_argument("image", type=Path, help="input image (any format Pillow reads)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output video, .mp4 or .gif")
-    p.add_argument("--model", type=Path, required=True, help="a MobileI2VPipeline folder")
+    p.add_argument("--model", type=Path, default=SHIPPED_MODEL,
+                   help="a MobileI2VPipeline folder (default: the small model shipped with the package)")
     p.add_argument("--motion", type=float, default=2.0,
                    help="motion score: the optical-flow magnitude to aim for (typical 1-10; higher moves more)")
     p.add_argument("--steps", type=int, default=30, help="Euler steps (30 for the teacher, 1-2 when distilled)")

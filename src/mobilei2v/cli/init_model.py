@@ -28,9 +28,14 @@ def add_parser(commands) -> None:
     p.add_argument("--vae", default="ltx-video", help=f"VAE: {' | '.join(VAE_PRESETS)} or a VAE folder")
     p.add_argument("--light-decoder", default=None,
                    help=f"also add a light decoder: {' | '.join(LIGHT_DECODER_PRESETS)} or a folder")
+    p.add_argument("--untrained-vae-decoder", action="store_true",
+                   help="the VAE's own decoder was never trained (train-decoder mode scratch): the model "
+                        "decodes with the light decoder only and refuses the VAE decoder")
     p.add_argument("--height", type=int, default=720, help="default output height")
     p.add_argument("--width", type=int, default=1280, help="default output width")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed")
+    p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32",
+                   help="precision of the saved weights; fp16 halves the files (loading gives fp32 models again)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(run=run)
 
@@ -40,7 +45,12 @@ def run(args: argparse.Namespace) -> int:
 
     torch.manual_seed(args.seed)
     pipe = MobileI2VPipeline.assemble(args.preset, args.vae, args.light_decoder,
-                                      default_height=args.height, default_width=args.width)
+                                      default_height=args.height, default_width=args.width,
+                                      vae_decoder_trained=not args.untrained_vae_decoder)
+    if args.dtype == "fp16":
+        for module in (pipe.denoiser, pipe.vae, pipe.light_decoder):
+            if module is not None:
+                torch.nn.Module.to(module, torch.float16)  # torch's `to`: diffusers' warns about fp32 modules
     with atomic_output(args.output, args.overwrite, directory=True) as tmp:
         pipe.save_pretrained(tmp)
     print(f"wrote {args.output} (denoiser {args.preset}, VAE {args.vae}, light decoder {args.light_decoder})")

@@ -1,0 +1,47 @@
+"""`mobilei2v evaluate` end to end on the tiny model: the table, the JSON, and the baselines' known values."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from mobilei2v.cli.main import main
+from mobilei2v.evaluation.image_to_video import ROW_LABELS
+
+ARGS = ["--photos", "2", "--scores", "0.5", "4", "--steps", "1", "--frames", "9"]
+
+
+def test_evaluate_prints_the_table_and_writes_every_measure(capsys, tiny_model_dir, tmp_path):
+    report_file = tmp_path / "report.json"
+    assert main(["evaluate", "--model", tiny_model_dir, *ARGS, "--json", str(report_file)]) == 0
+    out = capsys.readouterr().out
+    assert "2 held-out photos x 2 motion scores, 9 frames at 96x64, 1 steps" in out
+    assert all(label in out for label in ROW_LABELS.values())
+    report = json.loads(report_file.read_text())
+    summary = report["summary"]
+    assert report["requested_motion"] == [0.5, 4.0, 0.5, 4.0]
+    assert all(len(report["videos"][s]["motion"]) == 4 for s in ("generated", "input repeated", "ground truth"))
+    # The ground-truth pans move as requested (with two tied pairs, 2/√5 is a perfect ranking); the
+    # repeated input does not move, so no ranking exists.
+    assert summary["motion_spearman"]["ground truth"] == pytest.approx(2 / math.sqrt(5))
+    assert math.isnan(summary["motion_spearman"]["input repeated"])
+    assert report["motion_curve"]["ground truth"]["4.0"] > 5 * report["motion_curve"]["ground truth"]["0.5"]
+    # Both baselines start exactly at the input, and a still video has neither motion error nor flicker.
+    assert summary["frame0_psnr"]["input repeated"] == summary["frame0_psnr"]["ground truth"] == math.inf
+    assert summary["mc_psnr"]["input repeated"] == math.inf and summary["flicker"]["input repeated"] == 0
+    assert summary["frame0_psnr"]["generated"] < math.inf  # random weights: anything but the input
+    before = report_file.read_text()
+    assert main(["evaluate", "--model", tiny_model_dir, *ARGS, "--json", str(report_file)]) == 2
+    assert "exists" in capsys.readouterr().err and report_file.read_text() == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--photos", "16"], "--photos must be 1 to 15"),
+    (["--scores", "2"], "at least two motion scores"),
+    (["--model", "/nonexistent"], "model folder not found"),
+])
+def test_bad_evaluate_arguments(capsys, tiny_model_dir, args, message):
+    assert main(["evaluate", "--model", tiny_model_dir, *args]) == 2
+    assert message in capsys.readouterr().err
