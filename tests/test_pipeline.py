@@ -64,7 +64,8 @@ def test_image_is_resized_to_cover_and_centre_cropped(photo):
     assert -1 <= tensor.min() and tensor.max() <= 1
 
 
-@pytest.mark.parametrize("damage", ["no_index", "no_weights", "corrupt_weights", "corrupt_index", "no_vae_config"])
+@pytest.mark.parametrize("damage", ["no_index", "no_weights", "corrupt_weights", "truncated_weights",
+                                    "corrupt_index", "no_vae_config"])
 def test_damaged_model_folders_fail_with_a_clear_error(tiny_model_dir, tmp_path, damage):
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
@@ -77,7 +78,10 @@ def test_damaged_model_folders_fail_with_a_clear_error(tiny_model_dir, tmp_path,
         message = "diffusion_pytorch_model.safetensors is missing"
     elif damage == "corrupt_weights":
         weights.write_bytes(weights.read_bytes()[:100])
-        message = "cannot load"
+        message = "denoiser/diffusion_pytorch_model.safetensors is (truncated or )?corrupt"
+    elif damage == "truncated_weights":
+        weights.write_bytes(weights.read_bytes()[:-10])
+        message = "denoiser/diffusion_pytorch_model.safetensors is truncated or corrupt"
     elif damage == "corrupt_index":
         (folder / "model_index.json").write_text("{not json")
         message = "corrupt"

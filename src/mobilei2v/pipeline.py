@@ -19,7 +19,7 @@ from .diffusion.sampler import DEFAULT_SHIFT, make_scheduler, sample_latents
 from .models.denoiser import MobileI2VDenoiser
 from .models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
 from .models.presets import DENOISER_PRESETS
-from .models.vae import VAE_PRESETS, check_video_size, decode_latents, encode_video, latent_grid
+from .models.vae import check_video_size, decode_latents, encode_video, latent_grid, vae_preset_or_folder
 
 ImageInput = Image.Image | str | Path | torch.Tensor
 # The small model trained on a CPU with this project's commands and shipped inside the package
@@ -117,7 +117,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         model to try the machinery with (its videos are noise)."""
         return cls(
             denoiser=preset_or_folder(MobileI2VDenoiser, denoiser, DENOISER_PRESETS, "denoiser"),
-            vae=preset_or_folder(AutoencoderKLLTXVideo, vae, VAE_PRESETS, "VAE"),
+            vae=vae_preset_or_folder(vae),
             scheduler=make_scheduler(shift),
             light_decoder=preset_or_folder(LightDecoder, light_decoder, LIGHT_DECODER_PRESETS, "light decoder")
             if light_decoder else None,
@@ -246,6 +246,26 @@ def check_model_folder(path: str | Path) -> Path:
         config = folder / ("scheduler_config.json" if component == "scheduler" else "config.json")
         if not config.is_file():
             raise ValueError(f"the model folder is incomplete: {config} is missing")
-        if component != "scheduler" and not any((folder / name).is_file() for name in _WEIGHT_FILES):
-            raise ValueError(f"the model folder is incomplete: {folder / _WEIGHT_FILES[0]} is missing")
+        if component != "scheduler":
+            if not any((folder / name).is_file() for name in _WEIGHT_FILES):
+                raise ValueError(f"the model folder is incomplete: {folder / _WEIGHT_FILES[0]} is missing")
+            if (folder / _WEIGHT_FILES[0]).is_file():
+                check_safetensors(folder / _WEIGHT_FILES[0])
     return path
+
+
+def check_safetensors(path: Path) -> None:
+    """ValueError naming `path` unless its header parses and its size is what the header promises:
+    catches truncated downloads and copies before a loader fails with a message that names no file."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            header_size = int.from_bytes(f.read(8), "little")
+            if not 0 < header_size <= size - 8:
+                raise ValueError("bad header length")
+            header = json.loads(f.read(header_size))
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is corrupt (not a safetensors file: {err})") from None
+    if size != 8 + header_size + end:
+        raise ValueError(f"{path} is truncated or corrupt: {size} bytes, its header describes {8 + header_size + end}")

@@ -4,7 +4,10 @@ from diffusers import AutoencoderKLLTXVideo
 
 from mobilei2v import LightDecoder
 from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
-from mobilei2v.models.vae import VAE_PRESETS, check_video_size, decode_latents, encode_video, latent_grid, pad_to_grid
+from mobilei2v.models.vae import (
+    VAE_PRESETS, LinearPathAutoencoder, check_video_size, decode_latents, encode_video, frame_patches, latent_grid,
+    load_vae, pad_to_grid, patch_frames, vae_from_preset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +98,33 @@ def test_padding_repeats_edges_to_the_grid():
 def test_bad_sizes_are_rejected_with_the_fix(frames, height, width, message):
     with pytest.raises(ValueError, match=message):
         check_video_size(frames, height, width)
+
+
+def test_frame_patches_follow_the_causal_latent_grid_and_invert():
+    image = torch.randn(2, 3, 1, 64, 96)
+    assert frame_patches(image).shape == (2, 3 * 32 * 32, 1, 2, 3)
+    assert torch.equal(patch_frames(frame_patches(image)), image)
+    video = torch.randn(1, 3, 17, 32, 32)
+    held = patch_frames(frame_patches(video))  # frame 0 kept, then each group of 8 replaced by its mean
+    assert held.shape == video.shape and torch.equal(held[:, :, 0], video[:, :, 0])
+    torch.testing.assert_close(held[:, :, 1:9], video[:, :, 1:9].mean(2, keepdim=True).expand(-1, -1, 8, -1, -1))
+    # a latent position's channels are exactly its own 32×32 pixels
+    assert torch.equal(frame_patches(image)[0, :, 0, 1, 2].reshape(3, 32, 32), image[0, :, 0, 32:64, 64:96])
+
+
+def test_linear_path_autoencoder_adds_its_path_to_the_means_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    vae = LinearPathAutoencoder(**VAE_PRESETS["tiny"]).eval()
+    video = torch.randn(1, 3, 9, 64, 64)
+    with torch.no_grad():
+        plain = vae.encoder(video)  # the deep path's moments: 16 means, then log-variances
+        with_path = vae.encode(video).latent_dist
+        path = vae.linear_encode(frame_patches(video))
+    torch.testing.assert_close(with_path.mean, plain[:, :16] + path)
+    torch.testing.assert_close(with_path.logvar, plain[:, 16:].clamp(-30, 20))
+    vae.save_pretrained(tmp_path / "vae")
+    loaded = load_vae(tmp_path / "vae")
+    assert type(loaded) is LinearPathAutoencoder and list(loaded.config.block_out_channels) == [8, 16, 32, 32]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode(video).latent_dist.mean, with_path.mean)
+    assert type(vae_from_preset("small")) is LinearPathAutoencoder

@@ -14,7 +14,7 @@ from mobilei2v.cli.main import main
 from mobilei2v.data.reconstruction import reconstruction_psnr
 from mobilei2v.data.video_io import read_video
 from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
-from mobilei2v.models.vae import VAE_PRESETS, encode_video
+from mobilei2v.models.vae import VAE_PRESETS, LinearPathAutoencoder, encode_video, frame_patches, patch_frames
 from mobilei2v.training.config import ConfigError, DecoderTrainConfig, config_from_dict
 from mobilei2v.training.datasets import VideoClipDataset
 from mobilei2v.training.decoder import DecoderTrainer
@@ -151,3 +151,34 @@ def test_validation_logs_the_psnr_of_the_weights_it_exports_and_cosine_ends_at_z
     assert trainer.schedule.get_last_lr()[0] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ConfigError, match="validation.videos"):
         decoder_config(clips_file, tmp_path, mode="scratch", validation={"every": 3})
+
+
+def test_pca_initialisation_starts_the_autoencoder_as_pca(clips_file, tmp_path):
+    torch.manual_seed(0)
+    LinearPathAutoencoder(**VAE_PRESETS["tiny"]).save_pretrained(tmp_path / "vae")
+    LightDecoder(**LIGHT_DECODER_PRESETS["tiny"], linear_path=True).save_pretrained(tmp_path / "decoder")
+    config = decoder_config(clips_file, tmp_path / "run", mode="scratch", vae=str(tmp_path / "vae"),
+                            light_decoder=str(tmp_path / "decoder"), pca_init=True, pca_images=16,
+                            stages=[{"steps": 1, "videos": str(clips_file), "height": 64, "width": 64,
+                                     "num_frames": 1}])
+    messages = []
+    trainer = DecoderTrainer(config, log=messages.append)
+    trainer_model = trainer.accelerator.unwrap_model(trainer.model)
+    assert "16 components keep" in messages[0]
+    vae, decoder = trainer_model["vae"].eval(), trainer_model["decoder"].eval()
+    # The same projection computed independently: the top 16 principal components of the 64 patches.
+    images = torch.cat([VideoClipDataset(str(clips_file), 1, 64, 64)[i % 8]["video"][None] for i in range(16)])
+    patches = frame_patches(images).movedim(1, -1).reshape(-1, 3 * 32 * 32).double()
+    mean = patches.mean(0)
+    _, _, vt = torch.linalg.svd(patches - mean, full_matrices=False)
+    projected = (patches - mean) @ vt[:16].T @ vt[:16] + mean
+    with torch.no_grad():
+        latents = vae.encode(images).latent_dist.mode()
+        reconstruction = decoder(latents)
+        linear = patch_frames(decoder.linear_decode(vae.linear_encode(frame_patches(images))))
+    assert latents.std() == pytest.approx(1.0, abs=0.15)  # whitened
+    expected = patch_frames(projected.float().reshape(16, 2, 2, 1, -1).permute(0, 4, 3, 1, 2))
+    torch.testing.assert_close(linear, expected, atol=1e-3, rtol=0)  # the linear paths are PCA
+    assert (reconstruction - linear).abs().mean() < 0.2 * (expected - expected.mean()).abs().mean()  # deep: small
+    with pytest.raises(ValueError, match="linear paths"):
+        DecoderTrainer(decoder_config(clips_file, tmp_path / "run2", mode="scratch", vae="tiny", pca_init=True))

@@ -20,6 +20,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from .vae import patch_frames
+
 
 class ChannelRMSNorm(nn.Module):
     """RMSNorm over the channel axis of (B, C, ...) tensors, no affine."""
@@ -143,6 +145,7 @@ class LightDecoder(ModelMixin, ConfigMixin):
         separable: Sequence[bool] = (False, False, False, True, True),
         separable_kernel: int = 5,
         final_norm: bool = True,
+        linear_path: bool = False,
     ):
         super().__init__()
         n = len(block_out_channels)
@@ -168,6 +171,8 @@ class LightDecoder(ModelMixin, ConfigMixin):
         # teacher, but from scratch it learns grey blobs for hundreds of steps. Small models may leave it out.
         self.norm_out = ChannelRMSNorm() if final_norm else nn.Identity()
         self.conv_out = VideoConv3d(channels // 16, out_channels)
+        # The pair of LinearPathAutoencoder's: each latent position's pixels, linearly (models/vae.py).
+        self.linear_decode = nn.Conv3d(latent_channels, out_channels * 32 * 32, 1) if linear_path else None
         self.gradient_checkpointing = False
 
     def stages(self) -> list[nn.Module]:
@@ -186,6 +191,8 @@ class LightDecoder(ModelMixin, ConfigMixin):
             if 0 < i < len(self.stages()) - 1:
                 features.append(x)
         video = self.conv_out(F.silu(self.norm_out(x)))
+        if self.linear_decode is not None:
+            video = video + patch_frames(self.linear_decode(latents.to(self.dtype)))
         return (video, features) if return_features else video
 
 
@@ -195,7 +202,7 @@ LIGHT_DECODER_PRESETS = {
     # the full decoder's does, so 64 / 16 = 4 channels are left after the two pixel shuffles (with 32, two
     # channels of fixed magnitude gave grey-brown pictures), and it has no last RMSNorm (see final_norm).
     "small": dict(block_out_channels=(64, 64, 128, 128), layers_per_block=(1, 1, 2, 1, 1), separable_kernel=3,
-                  final_norm=False),
+                  final_norm=False, linear_path=True),
     "tiny": dict(latent_channels=16, block_out_channels=(16, 16, 32, 32), layers_per_block=(1, 1, 1, 1, 1),
                  separable_kernel=3),
 }

@@ -8,6 +8,7 @@ frame counts must be 8k+1 because the causal encoder turns frame 0 alone into la
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKLLTXVideo
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
 
 # Sizes must be even for H.264 (4:2:0 chroma); 8 keeps every codec and the 32-pixel grid's padding sane.
 SIZE_MULTIPLE = 8
@@ -51,6 +54,51 @@ def pad_to_grid(video: torch.Tensor, multiple: int = 32) -> torch.Tensor:
     return F.pad(flat, pad, mode="replicate").reshape(*video.shape[:-2], h + pad[3], w + pad[1])
 
 
+def frame_patches(video: torch.Tensor, spatial: int = 32, temporal: int = 8) -> torch.Tensor:
+    """(B, C, T, H, W), T = 8k+1, H and W multiples of `spatial` → (B, C·spatial², T', H/s, W/s) on the
+    causal latent grid: frame 0 alone, then each group of `temporal` frames averaged; a latent position's
+    channels are its s×s pixels (channel-major: c, then row, then column)."""
+    frames = torch.cat([video[:, :, :1], video[:, :, 1:].unflatten(2, (-1, temporal)).mean(3)], dim=2)
+    B, C, T, H, W = frames.shape
+    frames = frames.reshape(B, C, T, H // spatial, spatial, W // spatial, spatial)
+    return frames.permute(0, 1, 4, 6, 2, 3, 5).reshape(B, C * spatial * spatial, T, H // spatial, W // spatial)
+
+
+def patch_frames(patches: torch.Tensor, spatial: int = 32, temporal: int = 8) -> torch.Tensor:
+    """The inverse of `frame_patches`: each latent frame's picture held for the frames it stands for."""
+    B, _, T, h, w = patches.shape
+    frames = patches.reshape(B, -1, spatial, spatial, T, h, w).permute(0, 1, 4, 5, 2, 6, 3)
+    frames = frames.reshape(B, -1, T, h * spatial, w * spatial)
+    return torch.cat([frames[:, :, :1], frames[:, :, 1:].repeat_interleave(temporal, dim=2)], dim=2)
+
+
+class LinearPathAutoencoder(AutoencoderKLLTXVideo):
+    """LTX-Video's autoencoder plus a linear path to the latent mean: a 1×1×1 conv of each latent
+    position's pixels (`frame_patches`). Very high compression is hard to optimise from scratch (DC-AE's
+    finding, met here as hours of grey blurs); with the linear path initialised to the data's principal
+    components (`train-decoder`'s `pca_init`) the model starts as PCA and the deep path learns what is
+    left. Its pair is a light decoder with `linear_path`. Everything else is `AutoencoderKLLTXVideo`.
+
+    A pipeline folder names this module as the component's library; diffusers' loader then looks for
+    `ModelMixin` *in this module* to find the load method (LOADER_BASE)."""
+
+    @functools.wraps(AutoencoderKLLTXVideo.__init__)  # diffusers reads the config keys off the signature
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        c = self.config
+        self.linear_encode = nn.Conv3d(c.in_channels * self.spatial_compression_ratio**2, c.latent_channels, 1)
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        moments = super()._encode(x)  # (B, 2C, ...): means, then log-variances
+        c = self.config.latent_channels
+        path = self.linear_encode(frame_patches(x, self.spatial_compression_ratio, self.temporal_compression_ratio))
+        return torch.cat([moments[:, :c] + path.to(moments.dtype), moments[:, c:]], dim=1)
+
+
+LOADER_BASE = ModelMixin  # what diffusers' pipeline loader looks up in this module (LinearPathAutoencoder)
+VAE_CLASSES = {cls.__name__: cls for cls in (AutoencoderKLLTXVideo, LinearPathAutoencoder)}
+
+
 def load_vae(path: str | Path) -> AutoencoderKLLTXVideo:
     """An LTX VAE from a diffusers `AutoencoderKLLTXVideo` folder, or from a MobileI2V model folder's `vae`."""
     path = Path(path)
@@ -64,10 +112,10 @@ def load_vae(path: str | Path) -> AutoencoderKLLTXVideo:
         class_name = json.loads(config.read_text()).get("_class_name")
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{config} is corrupt: {err}") from None
-    if class_name != AutoencoderKLLTXVideo.__name__:
+    if class_name not in VAE_CLASSES:
         raise ValueError(f"{path} holds a {class_name!r}, not an {AutoencoderKLLTXVideo.__name__}")
     try:
-        return AutoencoderKLLTXVideo.from_pretrained(path).eval()
+        return VAE_CLASSES[class_name].from_pretrained(path).eval()
     except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
         raise ValueError(f"cannot load the VAE in {path}: {err}") from None
 
@@ -97,11 +145,12 @@ def decode_latents(decoder: torch.nn.Module, latents: torch.Tensor, height: int,
 VAE_PRESETS = {
     # LTX-Video 0.9.0's VAE: diffusers' default configuration (419 M parameters).
     "ltx-video": {},
-    # The shipped model's encoder (4.8 M): LTX-Video's 32×32×8 compression and 128 latent channels at a
-    # quarter of the width. It decodes with the light decoder, so its own LTX decoder is the narrowest that
+    # The shipped model's encoder (4.8 M + the 0.4 M linear path): LTX-Video's 32×32×8 compression and
+    # 128 latent channels at a quarter of the width. It decodes with the light decoder, so its own LTX decoder is the narrowest that
     # keeps the shape: a placeholder that is never trained (a model that ships one says so, and `generate`
     # refuses to decode with it).
     "small": dict(
+        linear_path=True,
         block_out_channels=(32, 64, 128, 128),
         layers_per_block=(1, 1, 1, 1, 1),
         decoder_block_out_channels=(8, 16, 32, 32),
@@ -116,3 +165,15 @@ VAE_PRESETS = {
         decoder_layers_per_block=(1, 1, 1, 1, 1),
     ),
 }
+
+
+def vae_from_preset(name: str) -> AutoencoderKLLTXVideo:
+    """A randomly initialised VAE of a named preset (`linear_path=True` makes a LinearPathAutoencoder)."""
+    kwargs = dict(VAE_PRESETS[name])
+    cls = LinearPathAutoencoder if kwargs.pop("linear_path", False) else AutoencoderKLLTXVideo
+    return cls(**kwargs)
+
+
+def vae_preset_or_folder(name: str) -> AutoencoderKLLTXVideo:
+    """A VAE: randomly initialised from the preset `name`, or loaded from the folder `name`."""
+    return vae_from_preset(name) if name in VAE_PRESETS else load_vae(name)

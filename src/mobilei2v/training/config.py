@@ -129,6 +129,9 @@ class DecoderTrainConfig(LoopConfig):
     # the posterior's std is ~1, far above its mean, and a sampled latent is mostly noise: training from
     # scratch stalls near "predict the average picture" until the encoder shrinks it.
     posterior: Literal["sample", "mode"] = "sample"
+    # scratch: start the linear paths of the `small` presets as PCA of this many frames of the first stage
+    pca_init: bool = False
+    pca_images: int = 512
     perceptual_weights: str | None = None  # a local torchvision VGG-16 state dict: adds an LPIPS term
     perceptual_linear_weights: str | None = None  # the `lpips` package's vgg.pth (else uniform channels)
     perceptual_weight: float = 1.0

@@ -21,12 +21,49 @@ from torch.utils.data import Dataset
 from ..data.reconstruction import reconstruction_psnr
 from ..files import atomic_output
 from ..models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
-from ..models.vae import VAE_PRESETS, load_vae
+from ..models.vae import LinearPathAutoencoder, frame_patches, load_vae, vae_preset_or_folder
 from ..pipeline import preset_or_folder
 from .config import DecoderStage, DecoderTrainConfig
 from .datasets import VideoClipDataset
 from .perceptual import LPIPS
 from .trainer import TrainingLoop
+
+
+DEEP_PATH_START = 0.1  # pca_init scales the deep paths' last convs by this
+
+
+def pca_init(vae: AutoencoderKLLTXVideo, decoder: LightDecoder, stage: DecoderStage, count: int, log=print) -> None:
+    """Start from PCA: the linear paths become the whitened principal components of the first stage's
+    frames (as 32×32 patches), and the deep paths' last convs start at a tenth of their initial scale, so
+    the autoencoder begins close to the best linear one and training adds to it."""
+    if not isinstance(vae, LinearPathAutoencoder) or decoder.linear_decode is None:
+        raise ValueError("pca_init needs a VAE and a light decoder with linear paths (the `small` presets)")
+    dataset = VideoClipDataset(stage.videos, 1, stage.height, stage.width, motion_scores=False,
+                               augment=stage.augment)
+    images = torch.cat([dataset[i % len(dataset)]["video"][None] for i in range(count)])
+    patches = frame_patches(images).movedim(1, -1).flatten(0, -2).double()  # (N, 3·32·32)
+    mean = patches.mean(0)
+    _, singular, vt = torch.linalg.svd(patches - mean, full_matrices=False)  # largest first
+    variances = singular**2 / (len(patches) - 1)
+    channels = vae.config.latent_channels
+    scale = variances[:channels].clamp_min(1e-12).sqrt()  # (C,) standard deviations along the components
+    components = vt[:channels].T  # (3·32·32, C)
+    with torch.no_grad():
+        encode = (components / scale).T  # whitened: every latent channel starts at unit variance
+        vae.linear_encode.weight.copy_(encode[:, :, None, None, None])
+        vae.linear_encode.bias.copy_(-(encode @ mean))
+        decoder.linear_decode.weight.copy_((components * scale)[:, :, None, None, None])
+        decoder.linear_decode.bias.copy_(mean)
+        # The deep paths start small, not at zero: a zero last conv passes no gradient to the layers
+        # before it, and its own gradient (random features × residual) averages out, so it stays near zero
+        # for hundreds of steps.
+        conv = vae.encoder.conv_out.conv  # outputs C means, then one log-variance
+        conv.weight[:channels] *= DEEP_PATH_START
+        conv.bias[:channels] *= DEEP_PATH_START
+        decoder.conv_out.weight.mul_(DEEP_PATH_START)
+        decoder.conv_out.bias.mul_(DEEP_PATH_START)
+    kept = variances[:channels].sum() / variances.sum()
+    log(f"PCA initialisation from {len(patches)} patches: {channels} components keep {kept:.1%} of the variance")
 
 
 class DecoderTrainer(TrainingLoop):
@@ -42,9 +79,11 @@ class DecoderTrainer(TrainingLoop):
             parts["projections"] = self._projections(decoder, config.feature_blocks)
         else:
             self.teacher = None
-            vae = preset_or_folder(AutoencoderKLLTXVideo, config.vae, VAE_PRESETS, "vae")
+            vae = vae_preset_or_folder(config.vae)
             vae.decoder.requires_grad_(False)  # the light decoder replaces it; DDP must not wait for its grads
             parts["vae"] = vae
+            if config.pca_init:
+                pca_init(vae, decoder, config.stages[0], config.pca_images, log)
         if config.gradient_checkpointing:
             for part in parts.values():
                 if hasattr(part, "enable_gradient_checkpointing"):
