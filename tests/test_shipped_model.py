@@ -1,0 +1,69 @@
+"""The model shipped inside the package: complete, small, the default, and trained (not random)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mobilei2v import MobileI2VPipeline
+from mobilei2v.cli.main import main
+from mobilei2v.data.holdout import holdout_paths
+from mobilei2v.data.motion import motion_score
+from mobilei2v.data.video_io import fit_frames, read_video
+from mobilei2v.evaluation.metrics import psnr
+from mobilei2v.pipeline import SHIPPED_MODEL, check_model_folder, load_image, load_pipeline
+
+CAT = Path(__file__).parents[1] / "examples" / "cat.jpg"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> MobileI2VPipeline:
+    return MobileI2VPipeline.from_pretrained()  # no path: the shipped model
+
+
+def test_the_shipped_folder_is_complete_and_under_50_mb():
+    check_model_folder(SHIPPED_MODEL)
+    size = sum(f.stat().st_size for f in SHIPPED_MODEL.rglob("*") if f.is_file())
+    assert size <= 50 * 2**20, size
+
+
+def test_from_pretrained_without_a_path_loads_the_shipped_model(shipped):
+    assert (shipped.config.default_height, shipped.config.default_width) == (256, 256)
+    assert shipped.denoiser.config.attention_types.count("softmax") == 2  # the hybrid design
+    with pytest.raises(ValueError, match="untrained placeholder"):
+        shipped.decoder_for("ltx")
+
+
+def test_generate_without_a_model_uses_the_shipped_one_and_resizes_any_image(capsys, tmp_path):
+    out = tmp_path / "cat.mp4"
+    assert main(["generate", str(CAT), "-o", str(out), "--steps", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "resizing and centre-cropping the 320x213 image to 256x256" in printed
+    assert "encode" in printed and "/step" in printed and "decode" in printed
+    frames, fps = read_video(out)
+    assert frames.shape == (17, 256, 256, 3) and fps == 24
+
+
+def test_the_shipped_model_is_trained_it_keeps_the_input_and_follows_the_motion_score(shipped):
+    # A held-out photo (never trained on): frame 0 must reproduce it, and a higher motion score must
+    # move more. Random weights give ~10 dB and no relation between score and motion.
+    photo = load_image(holdout_paths()[0])
+    out = shipped([photo, photo], motion_score=[0.5, 6.0], num_inference_steps=10, progress=False)
+    reference = fit_frames(np.asarray(photo)[None], 256, 256)[0]
+    assert psnr(out.frames[0][0], reference) > 15
+    assert motion_score(out.frames[1]) > motion_score(out.frames[0]) + 0.5
+
+
+def test_a_damaged_copy_names_the_missing_or_corrupt_file(tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, copy)
+    weights = copy / "light_decoder" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ValueError, match="light_decoder/diffusion_pytorch_model.safetensors is truncated"):
+        load_pipeline(copy)
+    weights.unlink()
+    with pytest.raises(ValueError, match="light_decoder/diffusion_pytorch_model.safetensors is missing"):
+        load_pipeline(copy)
