@@ -24,7 +24,7 @@ def test_light_decoder_full_config_has_spec_size():
 
 def test_shipped_presets_keep_the_32x32x8_compression_and_128_channels():
     with torch.device("meta"):
-        vae = AutoencoderKLLTXVideo(**VAE_PRESETS["small"])
+        vae = vae_from_preset("small")
         decoder = LightDecoder(**LIGHT_DECODER_PRESETS["small"])
     assert (vae.spatial_compression_ratio, vae.temporal_compression_ratio) == (32, 8)
     assert vae.config.latent_channels == decoder.config.latent_channels == 128
