@@ -182,5 +182,9 @@ def test_pca_initialisation_starts_the_autoencoder_as_pca(clips_file, tmp_path):
     expected = patch_frames(projected.float().reshape(16, 2, 2, 1, -1).permute(0, 4, 3, 1, 2))
     torch.testing.assert_close(linear, expected, atol=1e-3, rtol=0)  # the linear paths are PCA
     assert (reconstruction - linear).abs().mean() < 0.2 * (expected - expected.mean()).abs().mean()  # deep: small
+    trainer.train()  # leaves a checkpoint: a trainer made to resume it does not compute PCA again
+    resumed = []
+    DecoderTrainer(config, log=resumed.append)
+    assert not any("PCA" in m for m in resumed)
     with pytest.raises(ValueError, match="linear paths"):
         DecoderTrainer(decoder_config(clips_file, tmp_path / "run2", mode="scratch", vae="tiny", pca_init=True))

@@ -21,7 +21,8 @@ def usable_frames(num_frames: int, temporal_compression: int = 8) -> int:
     return (num_frames - 1) // temporal_compression * temporal_compression + 1
 
 
-def reconstruction_psnr(vae: AutoencoderKLLTXVideo, frames: np.ndarray, decoder: torch.nn.Module | None = None) -> float:
+def reconstruction_psnr(vae: AutoencoderKLLTXVideo, frames: np.ndarray,
+                        decoder: torch.nn.Module | None = None) -> float:
     """PSNR (dB, 0–255 scale) of uint8 (T, H, W, 3) frames after a VAE round trip: the VAE's encoder,
     then `decoder` (a light decoder) or the VAE's own.
 
@@ -32,7 +33,8 @@ def reconstruction_psnr(vae: AutoencoderKLLTXVideo, frames: np.ndarray, decoder:
     top, left = (h - height) // 2, (w - width) // 2
     frames = frames[:usable_frames(t, vae.temporal_compression_ratio), top:top + height, left:left + width]
     latents = encode_video(vae, frames_to_video(frames))
-    decoded = decode_latents(vae if decoder is None else decoder, latents, height, width, vae.config.scaling_factor)  # (1, 3, T, H, W)
+    decoder = vae if decoder is None else decoder
+    decoded = decode_latents(decoder, latents, height, width, vae.config.scaling_factor)  # (1, 3, T, H, W)
     recon = ((decoded[0].permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255)
     mse = torch.mean((recon - torch.from_numpy(frames).float()) ** 2).item()
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)

@@ -5,8 +5,9 @@ constant rate (the scale changes by the same factor every frame) and a rotation 
 speed, alone or combined, in a random direction with a magnitude drawn uniformly from zero (a still
 shot) to a maximum. Frames are cut out of the image by an affine warp, so no frame shows anything
 outside the image. A video in the image folder gives `frames_per_video` stills, evenly spaced: frames of
-the real videos that packages ship are the most varied real pictures there are without a download. Each clip's motion score is then measured from the written file by the same scorer
-as real clips (`motion.motion_score`), never taken from the path.
+the real videos that packages ship are the most varied real pictures there are without a download.
+Each clip's motion score is then measured from the written file by the same scorer as real clips
+(`motion.motion_score`), never taken from the path.
 
 Training images must not be among the held-out photos (`holdout.py`): a folder that holds one is
 refused. `--package-media` adds every sample image and video that the data packages ship, except the
@@ -138,7 +139,8 @@ def load_stills(path: Path, frames_per_video: int) -> list[np.ndarray]:
 
 
 def refuse_holdout(images: list[Path]) -> None:
-    held = [(path, match) for path in images if path.suffix.lower() in IMAGE_SUFFIXES and (match := holdout_match(path))]
+    held = [(path, match) for path in images
+            if path.suffix.lower() in IMAGE_SUFFIXES and (match := holdout_match(path))]
     if held:
         names = "; ".join(f"{path} (= {m.package}'s {m.file})" for path, m in held[:5])
         raise ValueError(f"{len(held)} training image(s) are held-out photos kept for evaluation: {names}; "
@@ -146,9 +148,8 @@ def refuse_holdout(images: list[Path]) -> None:
 
 
 def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, images: str | Path | None = None,
-               package_media: bool = False, textures: int = 0, holdout: bool = False, clips_per_image: int = 1, frames_per_video: int = 8,
-               num_frames: int = CLIP_FRAMES,
-               seed: int = 0, overwrite: bool = False, progress: bool = True) -> SynthResult:
+               package_media: bool = False, textures: int = 0, holdout: bool = False, clips_per_image: int = 1,
+               frames_per_video: int = 8, num_frames: int = CLIP_FRAMES, seed: int = 0, overwrite: bool = False, progress: bool = True) -> SynthResult:
     """Write camera-motion clips to `out_dir/clips/` and their CSV (with measured `flow`, the image or
     texture in `source` and the path in `camera`) to `out_dir/clips.csv`. See the module's docstring."""
     if holdout and (images or package_media or textures):
@@ -156,7 +157,8 @@ def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, imag
     if not (holdout or images or package_media or textures):
         raise ValueError("nothing to make: give --images DIR, --package-media, --textures N or --holdout")
     if num_frames < 2 or clips_per_image < 1 or frames_per_video < 1 or textures < 0:
-        raise ValueError("need at least 2 frames, 1 clip per image, 1 frame per video and a texture count of 0 or more")
+        raise ValueError("need at least 2 frames, 1 clip per image, 1 frame per video and a texture count of 0 "
+                         "or more")
     if height < 16 or width < 16 or height % 2 or width % 2:
         raise ValueError(f"clip height and width must be even (H.264) and at least 16, got {width}x{height}")
     sources = holdout_paths() if holdout else find_images(Path(images)) if images else []
@@ -186,13 +188,13 @@ def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, imag
             else:
                 stills = [None]
             for s, image in enumerate(stills):
+                # a texture: one clip, its name; an image: a clip per path; a video: per still and path
+                still = f"{name}-f{s:02d}" if len(stills) > 1 else name
                 for k in range(count):
                     path = CameraPath.random(rng)
                     texture = None if image is not None else (source, rng)
                     frames = camera_clip(image, path, num_frames, height, width, texture=texture)
-                    clip_name = name if image is None else f"{name}-{k:02d}"
-                    if len(stills) > 1:
-                        clip_name = f"{name}-f{s:02d}-{k:02d}"
+                    clip_name = name if image is None else f"{still}-{k:02d}"
                     clip = write_video(clips_dir / f"{clip_name}.mp4", frames, fps, overwrite=True)
                     written, _ = read_video(clip)  # scored as `data score` would: from the compressed file
                     result.rows.append(clip_row(clip, *written.shape[:3], flow=motion_score(written), source=label,

@@ -146,9 +146,9 @@ VAE_PRESETS = {
     # LTX-Video 0.9.0's VAE: diffusers' default configuration (419 M parameters).
     "ltx-video": {},
     # The shipped model's encoder (4.8 M + the 0.4 M linear path): LTX-Video's 32×32×8 compression and
-    # 128 latent channels at a quarter of the width. It decodes with the light decoder, so its own LTX decoder is the narrowest that
-    # keeps the shape: a placeholder that is never trained (a model that ships one says so, and `generate`
-    # refuses to decode with it).
+    # 128 latent channels at a quarter of the width. It decodes with the light decoder, so its own LTX
+    # decoder is the narrowest that keeps the shape: a placeholder that is never trained (a model that
+    # ships one says so, and `generate` refuses to decode with it).
     "small": dict(
         linear_path=True,
         block_out_channels=(32, 64, 128, 128),

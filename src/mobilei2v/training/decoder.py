@@ -10,6 +10,7 @@ on images: the causal encoder encodes frame 0 alone, so the image case is exactl
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from ..files import atomic_output
 from ..models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
 from ..models.vae import LinearPathAutoencoder, frame_patches, load_vae, vae_preset_or_folder
 from ..pipeline import preset_or_folder
+from .checkpoints import latest_checkpoint
 from .config import DecoderStage, DecoderTrainConfig
 from .datasets import VideoClipDataset
 from .perceptual import LPIPS
@@ -82,7 +84,8 @@ class DecoderTrainer(TrainingLoop):
             vae = vae_preset_or_folder(config.vae)
             vae.decoder.requires_grad_(False)  # the light decoder replaces it; DDP must not wait for its grads
             parts["vae"] = vae
-            if config.pca_init:
+            # A run that has checkpoints resumes from them (or refuses to start), so its start is never used.
+            if config.pca_init and latest_checkpoint(Path(config.output_dir)) is None:
                 pca_init(vae, decoder, config.stages[0], config.pca_images, log)
         if config.gradient_checkpointing:
             for part in parts.values():
