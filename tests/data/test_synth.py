@@ -9,7 +9,7 @@ from PIL import Image
 from mobilei2v.cli.data import _library
 from mobilei2v.data.holdout import HOLDOUT_IMAGES, file_digest, holdout_match, holdout_paths, training_media
 from mobilei2v.data.motion import motion_score
-from mobilei2v.data.synth import IMAGE_SUFFIXES, VIDEO_SUFFIXES, CameraPath
+from mobilei2v.data.synth import IMAGE_SUFFIXES, MAX_PAN, MAX_ROTATION, MAX_ZOOM, VIDEO_SUFFIXES, CameraPath
 from mobilei2v.data.textures import TEXTURES, make_texture
 from mobilei2v.data.video_io import read_video, write_video
 
@@ -46,6 +46,19 @@ def test_paths_cover_still_to_fast_motion():
     assert all(p.pan == (0, 0) and p.zoom == 1 for p in paths[100:150])
     mixed = paths[150:]
     assert all(p.pan != (0, 0) and p.zoom != 1 and p.rotation != 0 for p in mixed)
+
+
+def test_max_motion_scales_every_kind_of_path():
+    def extremes(max_motion):
+        rng = np.random.default_rng(0)
+        paths = [CameraPath.random(rng, kind, max_motion) for kind in ("pan", "zoom", "rotate") for _ in range(100)]
+        return (max(np.hypot(*p.pan) for p in paths[:100]), max(abs(np.log(p.zoom)) for p in paths[100:200]),
+                max(abs(p.rotation) for p in paths[200:]))
+    default, double = extremes(1.0), extremes(2.0)
+    assert default[0] <= MAX_PAN and default[1] <= np.log(MAX_ZOOM) + 1e-9 and default[2] <= MAX_ROTATION
+    # the same draws, twice the size: pan speed, log zoom and angle all scale
+    assert np.allclose(double, 2 * np.array(default))
+    assert double[0] > MAX_PAN
 
 
 def test_every_texture_kind_has_structure_and_depends_only_on_the_seed():
@@ -93,6 +106,12 @@ def test_training_refuses_held_out_photos_even_renamed(cli, tmp_path):
     shutil.copy(holdout_paths()[3], images / "my_cat.png")
     code, _, err = cli("data", "synth", "-o", tmp_path / "out", "--images", images, *SMALL)
     assert code == 2 and "held-out" in err and "chelsea.png" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_non_positive_max_motion_is_refused_before_any_output(cli, tmp_path):
+    code, _, err = cli("data", "synth", "-o", tmp_path / "out", "--textures", 1, "--max-motion", 0, *SMALL)
+    assert code == 2 and "--max-motion" in err
     assert not (tmp_path / "out").exists()
 
 

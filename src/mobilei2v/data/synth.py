@@ -53,10 +53,12 @@ class CameraPath:
     rotation: float = 0.0
 
     @classmethod
-    def random(cls, rng: np.random.Generator, kind: str | None = None) -> CameraPath:
-        """A path of one kind (random if None) with a random direction and a magnitude from 0 to the maximum."""
+    def random(cls, rng: np.random.Generator, kind: str | None = None, max_motion: float = 1.0) -> CameraPath:
+        """A path of one kind (random if None) with a random direction and a magnitude from 0 to the maximum,
+        `max_motion` times the default maxima."""
         kind = kind or KINDS[rng.integers(len(KINDS))]
-        share = 0.5 if kind == "mixed" else 1.0  # combined motions, each smaller, stay in the same range
+        # combined motions, each smaller, stay in the same range
+        share = (0.5 if kind == "mixed" else 1.0) * max_motion
         pan, zoom, rotation = (0.0, 0.0), 1.0, 0.0
         if kind in ("pan", "mixed"):
             speed, direction = rng.uniform(0, share * MAX_PAN), rng.uniform(0, 2 * np.pi)
@@ -149,16 +151,17 @@ def refuse_holdout(images: list[Path]) -> None:
 
 def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, images: str | Path | None = None,
                package_media: bool = False, textures: int = 0, holdout: bool = False, clips_per_image: int = 1,
-               frames_per_video: int = 8, num_frames: int = CLIP_FRAMES, seed: int = 0, overwrite: bool = False, progress: bool = True) -> SynthResult:
+               frames_per_video: int = 8, num_frames: int = CLIP_FRAMES, max_motion: float = 1.0, seed: int = 0,
+               overwrite: bool = False, progress: bool = True) -> SynthResult:
     """Write camera-motion clips to `out_dir/clips/` and their CSV (with measured `flow`, the image or
     texture in `source` and the path in `camera`) to `out_dir/clips.csv`. See the module's docstring."""
     if holdout and (images or package_media or textures):
         raise ValueError("--holdout makes the evaluation set alone: do not combine it with other sources")
     if not (holdout or images or package_media or textures):
         raise ValueError("nothing to make: give --images DIR, --package-media, --textures N or --holdout")
-    if num_frames < 2 or clips_per_image < 1 or frames_per_video < 1 or textures < 0:
-        raise ValueError("need at least 2 frames, 1 clip per image, 1 frame per video and a texture count of 0 "
-                         "or more")
+    if num_frames < 2 or clips_per_image < 1 or frames_per_video < 1 or textures < 0 or max_motion <= 0:
+        raise ValueError("need at least 2 frames, 1 clip per image, 1 frame per video, a texture count of 0 "
+                         "or more and a positive --max-motion")
     if height < 16 or width < 16 or height % 2 or width % 2:
         raise ValueError(f"clip height and width must be even (H.264) and at least 16, got {width}x{height}")
     sources = holdout_paths() if holdout else find_images(Path(images)) if images else []
@@ -191,7 +194,7 @@ def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, imag
                 # a texture: one clip, its name; an image: a clip per path; a video: per still and path
                 still = f"{name}-f{s:02d}" if len(stills) > 1 else name
                 for k in range(count):
-                    path = CameraPath.random(rng)
+                    path = CameraPath.random(rng, max_motion=max_motion)
                     texture = None if image is not None else (source, rng)
                     frames = camera_clip(image, path, num_frames, height, width, texture=texture)
                     clip_name = name if image is None else f"{still}-{k:02d}"
