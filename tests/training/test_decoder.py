@@ -53,6 +53,25 @@ def test_distillation_learns_to_reconstruct_and_matches_teacher_features(tiny_va
     assert after < 0.95 * before, (before, after)
 
 
+def test_distill_without_feature_blocks_fine_tunes_a_decoder_for_the_frozen_encoder(tiny_vae_dir, clips_file,
+                                                                                    tmp_path, monkeypatch):
+    # The shipped small model's case: its own LTX decoder is an untrained placeholder, never worth running.
+    start = tmp_path / "start"
+    torch.manual_seed(0)
+    LightDecoder(**LIGHT_DECODER_PRESETS["tiny"]).save_pretrained(start)
+    config = decoder_config(clips_file, tmp_path / "run", teacher=str(tiny_vae_dir), feature_blocks=[],
+                            light_decoder=str(start), stages=[{"steps": 10, "videos": str(clips_file), "height": 64,
+                                                              "width": 64, "num_frames": 9, "batch_size": 2}])
+    trainer = DecoderTrainer(config, log=lambda m: None)
+    monkeypatch.setattr(trainer.teacher, "decode", lambda *a, **k: pytest.fail("the teacher's decoder ran"))
+    encoder = {k: v.clone() for k, v in trainer.teacher.state_dict().items()}
+    final = trainer.train()
+    assert all(torch.equal(v, encoder[k]) for k, v in trainer.teacher.state_dict().items())
+    teacher = AutoencoderKLLTXVideo.from_pretrained(tiny_vae_dir)
+    before = reconstruction_l1(teacher, LightDecoder.from_pretrained(start), clips_file)
+    assert reconstruction_l1(teacher, LightDecoder.from_pretrained(final / "light_decoder"), clips_file) < before
+
+
 def test_scratch_trains_encoder_and_decoder_into_a_usable_model(clips_file, tmp_path, capsys, photo):
     config = decoder_config(clips_file, tmp_path / "run", mode="scratch", vae="tiny")
     final = DecoderTrainer(config, log=lambda m: None).train()

@@ -1,10 +1,13 @@
 """`mobilei2v train-decoder`: the light decoder, distilled from a teacher VAE or trained from scratch.
 
 distill (Turbo-VAED): the teacher's encoder (frozen) makes latents; the student decoder learns to
-reconstruct the real clip (L1, and LPIPS when VGG-16 weights are given locally) and to match the teacher decoder's intermediate features (MSE; a 1×1×1
-conv projects a student feature whose channel count differs). scratch: an LTX-style encoder and the
-light decoder learn together (L1 + a small KL), for the shipped small model, whose encoder must have the
-paper's 32×32×8 compression but cannot be a pretrained LTX VAE here. A stage of 1-frame "clips" trains
+reconstruct the real clip (L1, and LPIPS when VGG-16 weights are given locally) and to match the
+teacher decoder's intermediate features (MSE; a 1×1×1 conv projects a student feature whose channel count
+differs). With no `feature_blocks`, distill fine-tunes a light decoder for a frozen encoder whose own
+decoder is not worth matching: the shipped small model's, whose latents the denoiser was trained on.
+scratch: an LTX-style encoder and the light decoder learn together (L1 + a small KL), for the shipped
+small model, whose encoder must have the paper's 32×32×8 compression but cannot be a pretrained LTX VAE
+here. A stage of 1-frame "clips" trains
 on images: the causal encoder encodes frame 0 alone, so the image case is exactly the reference frame.
 """
 
@@ -128,7 +131,8 @@ class DecoderTrainer(TrainingLoop):
             with torch.no_grad():
                 latents = self.teacher.encode(video).latent_dist.mode()  # stage sizes are multiples of 32
                 self.teacher_features.clear()
-                self.teacher.decode(latents)
+                if c.feature_blocks:  # without features to match, the teacher is the frozen encoder alone
+                    self.teacher.decode(latents)
                 teacher = list(self.teacher_features)
             reconstruction, student = model["decoder"](latents, return_features=True)
             loss = self._reconstruction_loss(reconstruction, video)
