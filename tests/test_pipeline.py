@@ -31,6 +31,23 @@ def test_same_seed_same_video_other_seed_other_video(tiny_pipeline, photo):
     assert not np.array_equal(a, c)
 
 
+def test_a_generator_per_image_makes_each_video_independent_of_its_batch(tiny_pipeline, photo):
+    def latents(seeds, motion):
+        return tiny_pipeline([photo] * len(seeds), motion_score=motion, num_frames=9, num_inference_steps=2,
+                             generator=[torch.Generator().manual_seed(s) for s in seeds], output_type="latent",
+                             progress=False).frames
+    alone = latents([5], 1.0)
+    batch = latents([3, 5], 1.0)
+    torch.testing.assert_close(batch[1:], alone)  # the second video is the one seed 5 makes on its own
+    assert not torch.allclose(batch[0], batch[1])
+    # The same generator seed for every image: a motion sweep in which only the score changes.
+    sweep = latents([5, 5], [1.0, 6.0])
+    torch.testing.assert_close(sweep[:1], alone)
+    assert not torch.allclose(sweep[0], sweep[1])
+    with pytest.raises(ValueError, match="one per video"):
+        tiny_pipeline([photo] * 2, generator=[torch.Generator()] * 3, output_type="latent", progress=False)
+
+
 def test_both_decoders_and_output_types(tiny_pipeline, photo):
     ltx = generate(tiny_pipeline, photo, decoder="ltx", output_type="pt").frames
     light = generate(tiny_pipeline, photo, decoder="light", output_type="pt").frames

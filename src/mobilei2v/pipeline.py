@@ -149,7 +149,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         width: int | None = None,
         num_inference_steps: int = 30,
         sigmas: Sequence[float] | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
         decoder: str | None = None,
         output_type: str = "np",
         progress: bool = True,
@@ -159,7 +159,8 @@ class MobileI2VPipeline(DiffusionPipeline):
         motion_score: requested optical-flow magnitude (typical 1–10; higher moves more).
         height, width: output size, multiples of 8 (default: the model's training size); the image is
         resized to cover it and centre-cropped. num_frames: 8k+1. sigmas: explicit σ per step for a
-        distilled model (overrides num_inference_steps). decoder: "ltx" or "light".
+        distilled model (overrides num_inference_steps). generator: one, or one per image (each video's
+        noise then depends on its own generator alone). decoder: "ltx" or "light".
         """
         height = height or self.config.default_height
         width = width or self.config.default_width

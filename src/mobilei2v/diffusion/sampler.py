@@ -19,6 +19,16 @@ def make_scheduler(shift: float = DEFAULT_SHIFT) -> FlowMatchEulerDiscreteSchedu
     return FlowMatchEulerDiscreteScheduler(shift=shift)
 
 
+def initial_noise(shape: tuple[int, ...],
+                  generator: torch.Generator | Sequence[torch.Generator] | None) -> torch.Tensor:
+    """Gaussian noise of `shape` (B, ...), fp32 on the CPU: from one generator, or one per batch item."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.randn(shape, generator=generator, dtype=torch.float32)
+    if len(generator) != shape[0]:
+        raise ValueError(f"give one generator, or one per video ({shape[0]}), not {len(generator)}")
+    return torch.cat([torch.randn((1, *shape[1:]), generator=g, dtype=torch.float32) for g in generator])
+
+
 def sample_latents(
     denoiser: torch.nn.Module,
     scheduler: FlowMatchEulerDiscreteScheduler,
@@ -27,7 +37,7 @@ def sample_latents(
     num_latent_frames: int,
     num_inference_steps: int = 30,
     sigmas: Sequence[float] | None = None,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
     noise: torch.Tensor | None = None,
     progress: bool = True,
 ) -> torch.Tensor:
@@ -37,6 +47,8 @@ def sample_latents(
     every step, and its tokens always see timestep 0. The σ schedule is the scheduler's: its `shift`
     warps linspace(1 → 0) over `num_inference_steps`. `sigmas` instead gives the exact σ of each step
     (a distilled student's list, e.g. [1.0] or [1.0, 0.5]), used unshifted; the final 0 is implied.
+    A list of generators, one per video, gives each video the noise its generator alone would (as in
+    diffusers): a video does not depend on the others in its batch.
     """
     B, C, _, H, W = reference_latent.shape
     if sigmas is not None:
@@ -54,7 +66,7 @@ def sample_latents(
 
     shape = (B, C, num_latent_frames, H, W)
     if noise is None:
-        noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(reference_latent.device)
+        noise = initial_noise(shape, generator).to(reference_latent.device)
     elif noise.shape != shape:
         raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {shape}")
     latents = noise.float().clone()

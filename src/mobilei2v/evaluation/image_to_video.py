@@ -3,7 +3,9 @@
 Each held-out photo (`data.holdout`: real photos shipped inside PyPI packages, refused by training) is
 filmed by a virtual camera panning at each requested motion score, in a direction drawn per photo: the
 ground-truth clips. The first frame of each clip is the model's input, with the clip's score as the
-requested motion. Three sets of videos are then measured the same way:
+requested motion. All videos of one photo start from the same noise, so that along the sweep only the
+requested score changes (as a user sweeping `--motion` with a fixed `--seed`). Three sets of videos are
+then measured the same way:
 
 - generated: the model's videos;
 - input repeated: the input frame held still (a model that does not move at all);
@@ -139,7 +141,7 @@ def evaluate(pipe: MobileI2VPipeline, photos: list[Path], scores=DEFAULT_SCORES,
         inputs = [clip[0] for clip in clips]
         out = pipe([Image.fromarray(x) for x in inputs], motion_score=list(scores), num_frames=num_frames,
                    height=height, width=width, num_inference_steps=steps, sigmas=sigmas,
-                   generator=torch.Generator().manual_seed(seed + i), progress=False)
+                   generator=[torch.Generator().manual_seed(seed + i) for _ in scores], progress=False)
         for generated, clip, reference in zip(out.frames, clips, inputs):
             sets["generated"].add(generated, reference, pipe)
             sets["input repeated"].add(np.repeat(reference[None], num_frames, axis=0), reference, pipe)
