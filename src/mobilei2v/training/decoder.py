@@ -7,8 +7,8 @@ differs). With no `feature_blocks`, distill fine-tunes a light decoder for a fro
 decoder is not worth matching: the shipped small model's, whose latents the denoiser was trained on.
 scratch: an LTX-style encoder and the light decoder learn together (L1 + a small KL), for the shipped
 small model, whose encoder must have the paper's 32×32×8 compression but cannot be a pretrained LTX VAE
-here. A stage of 1-frame "clips" trains
-on images: the causal encoder encodes frame 0 alone, so the image case is exactly the reference frame.
+here. A stage of 1-frame "clips" trains on images: the causal encoder encodes frame 0 alone, so the
+image case is exactly the reference frame.
 """
 
 from __future__ import annotations
