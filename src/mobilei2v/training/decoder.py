@@ -46,7 +46,8 @@ def pca_init(vae: AutoencoderKLLTXVideo, decoder: LightDecoder, stage: DecoderSt
     dataset = VideoClipDataset(stage.videos, 1, stage.height, stage.width, motion_scores=False,
                                augment=stage.augment)
     images = torch.cat([dataset[i % len(dataset)]["video"][None] for i in range(count)])
-    patches = frame_patches(images).movedim(1, -1).flatten(0, -2).double()  # (N, 3·32·32)
+    patches = frame_patches(images, vae.spatial_compression_ratio, vae.temporal_compression_ratio)
+    patches = patches.movedim(1, -1).flatten(0, -2).double()  # (N, 3·32·32): what linear_encode sees
     mean = patches.mean(0)
     _, singular, vt = torch.linalg.svd(patches - mean, full_matrices=False)  # largest first
     variances = singular**2 / (len(patches) - 1)
