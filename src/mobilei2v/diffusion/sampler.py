@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
+from diffusers.utils.torch_utils import randn_tensor
 from tqdm.auto import tqdm
 
 from .flow import frame_timesteps
@@ -21,12 +22,14 @@ def make_scheduler(shift: float = DEFAULT_SHIFT) -> FlowMatchEulerDiscreteSchedu
 
 def initial_noise(shape: tuple[int, ...],
                   generator: torch.Generator | Sequence[torch.Generator] | None) -> torch.Tensor:
-    """Gaussian noise of `shape` (B, ...), fp32 on the CPU: from one generator, or one per batch item."""
-    if generator is None or isinstance(generator, torch.Generator):
-        return torch.randn(shape, generator=generator, dtype=torch.float32)
-    if len(generator) != shape[0]:
-        raise ValueError(f"give one generator, or one per video ({shape[0]}), not {len(generator)}")
-    return torch.cat([torch.randn((1, *shape[1:]), generator=g, dtype=torch.float32) for g in generator])
+    """Gaussian noise of `shape` (B, ...), fp32 on the CPU (the same on every device): from one generator,
+    or one per batch item, drawn as diffusers pipelines draw it."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        # diffusers' helper would index past a short list or ignore a long one's extras
+        if len(generator) != shape[0]:
+            raise ValueError(f"give one generator, or one per video ({shape[0]}), not {len(generator)}")
+        generator = list(generator)
+    return randn_tensor(shape, generator=generator, dtype=torch.float32)
 
 
 def sample_latents(
