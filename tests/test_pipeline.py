@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from mobilei2v import MobileI2VPipeline
+from mobilei2v.models.geometry import LatentGeometry
 from mobilei2v.pipeline import image_to_tensor, load_image, load_pipeline
 
 
@@ -120,3 +121,19 @@ def test_missing_image_and_non_image_files(tmp_path):
 def test_motion_scores_must_match_the_images(tiny_pipeline, photo):
     with pytest.raises(ValueError, match="one per image"):
         generate(tiny_pipeline, [photo, photo], motion_score=[1.0, 2.0, 3.0])
+
+
+def test_a_per_frame_autoencoder_makes_any_frame_count(photo):
+    """With temporal compression 1 every frame is its own latent frame: 6 frames are 6 latent frames."""
+    torch.manual_seed(0)
+    pipe = MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny-per-frame", light_decoder="tiny-per-frame",
+                                      default_height=64, default_width=96)
+    assert pipe.geometry == LatentGeometry(32, 1, 16)
+    latents = pipe(photo, num_frames=6, num_inference_steps=1, output_type="latent", progress=False).frames
+    assert latents.shape == (1, 16, 6, 2, 3)
+    assert pipe(photo, num_frames=6, num_inference_steps=1, progress=False).frames.shape == (1, 6, 64, 96, 3)
+
+
+def test_parts_of_other_geometries_are_refused():
+    with pytest.raises(ValueError, match="do not fit"):
+        MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny-per-frame", light_decoder="tiny")

@@ -19,7 +19,8 @@ from .diffusion.sampler import DEFAULT_SHIFT, make_scheduler, sample_latents
 from .models.denoiser import MobileI2VDenoiser
 from .models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
 from .models.presets import DENOISER_PRESETS
-from .models.vae import check_video_size, decode_latents, encode_video, latent_grid, vae_preset_or_folder
+from .models.geometry import LatentGeometry
+from .models.vae import decode_latents, encode_video, vae_preset_or_folder
 
 ImageInput = Image.Image | str | Path | torch.Tensor
 # The small model trained on a CPU with this project's commands and shipped inside the package
@@ -96,6 +97,9 @@ class MobileI2VPipeline(DiffusionPipeline):
         if vae.config.latent_channels != denoiser.config.in_channels:
             raise ValueError(f"the VAE makes {vae.config.latent_channels}-channel latents but the denoiser "
                              f"takes {denoiser.config.in_channels}")
+        if light_decoder is not None and light_decoder.geometry != LatentGeometry.of(vae):
+            raise ValueError(f"the light decoder inverts {light_decoder.geometry} but the VAE makes "
+                             f"{LatentGeometry.of(vae)}: the parts do not fit")
         self.register_modules(denoiser=denoiser, vae=vae, scheduler=scheduler, light_decoder=light_decoder)
         if not vae_decoder_trained and light_decoder is None:
             raise ValueError("a model whose VAE decoder is untrained needs a light decoder")
@@ -123,6 +127,11 @@ class MobileI2VPipeline(DiffusionPipeline):
             if light_decoder else None,
             **config,
         )
+
+    @property
+    def geometry(self) -> LatentGeometry:
+        """The autoencoder's latent geometry: frame-count rule, latent grid, padding."""
+        return LatentGeometry.of(self.vae)
 
     def decoder_for(self, name: str | None) -> torch.nn.Module:
         """The decoder called `name` ("ltx" or "light"); None picks the light one when there is one."""
@@ -158,13 +167,13 @@ class MobileI2VPipeline(DiffusionPipeline):
 
         motion_score: requested optical-flow magnitude (typical 1–10; higher moves more).
         height, width: output size, multiples of 8 (default: the model's training size); the image is
-        resized to cover it and centre-cropped. num_frames: 8k+1. sigmas: explicit σ per step for a
+        resized to cover it and centre-cropped. num_frames: k·t+1, t the VAE's temporal compression (8k+1 for LTX-Video's; `geometry`). sigmas: explicit σ per step for a
         distilled model (overrides num_inference_steps). generator: one, or one per image (each video's
         noise then depends on its own generator alone). decoder: "ltx" or "light".
         """
         height = height or self.config.default_height
         width = width or self.config.default_width
-        check_video_size(num_frames, height, width, self.vae.temporal_compression_ratio)
+        self.geometry.check(num_frames, height, width)
         if output_type not in ("np", "pt", "latent"):
             raise ValueError(f"output_type must be 'np', 'pt' or 'latent', got {output_type!r}")
         chosen_decoder = self.decoder_for(decoder)
@@ -181,8 +190,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         timings["encode"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        latent_frames = latent_grid(num_frames, height, width, self.vae.spatial_compression_ratio,
-                                    self.vae.temporal_compression_ratio)[0]
+        latent_frames = self.geometry.latent_grid(num_frames, height, width)[0]
         latents = sample_latents(self.denoiser, self.scheduler, reference_latent, motion.to(self.device),
                                  latent_frames, num_inference_steps, sigmas, generator, progress=progress)
         timings["denoise"] = time.perf_counter() - start

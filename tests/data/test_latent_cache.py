@@ -75,3 +75,26 @@ def test_a_folder_that_is_not_a_vae_is_refused(cli, scored_csv, tmp_path):
     code, _, err = cli("data", "encode", scored_csv, "-o", tmp_path / "cache", "--vae", tmp_path,
                        "--height", 64, "--width", 64)
     assert code == 2 and "not a VAE folder" in err
+
+
+def test_a_latent_crop_is_the_same_window_of_every_frame_and_the_reference(cli, scored_csv, tiny_vae_dir, tmp_path):
+    from mobilei2v.models.geometry import LatentGeometry
+    from mobilei2v.training.datasets import CachedLatentDataset
+
+    cache = tmp_path / "cache"
+    assert cli("data", "encode", scored_csv, "-o", cache, "--vae", tiny_vae_dir, "--height", 96, "--width", 128)[0] == 0
+    whole = CachedLatentDataset(str(cache), LatentGeometry(32, 8, 16))[0]
+    torch.manual_seed(0)
+    crops = [CachedLatentDataset(str(cache), LatentGeometry(32, 8, 16), crop=2)[0] for _ in range(8)]
+    windows = set()
+    for crop in crops:
+        assert crop["latents"].shape == (16, 3, 2, 2) and crop["reference_latent"].shape == (16, 1, 2, 2)
+        # where the crop came from: the same window in the clip and in its reference
+        found = [(top, left) for top in range(2) for left in range(3)
+                 if torch.equal(crop["latents"], whole["latents"][..., top:top + 2, left:left + 2])
+                 and torch.equal(crop["reference_latent"], whole["reference_latent"][..., top:top + 2, left:left + 2])]
+        assert found
+        windows.update(found)
+    assert len(windows) > 1  # random windows
+    with pytest.raises(ValueError, match="larger than the cached clips"):
+        CachedLatentDataset(str(cache), LatentGeometry(32, 8, 16), crop=4)

@@ -161,3 +161,17 @@ def test_denoiser_exports_with_static_shapes():
     program = torch.export.export(model, args)
     with torch.no_grad():
         torch.testing.assert_close(program.module()(*args), model(*args))
+
+
+def test_reference_concat_shows_every_token_the_reference_at_its_position():
+    torch.manual_seed(0)
+    model = denoiser_from_preset("mobilei2v-tiny", reference_concat=True).eval()
+    assert model.x_embedder.in_features == 2 * 16
+    seen = {}
+    model.x_embedder.register_forward_hook(lambda module, args, out: seen.update(tokens=args[0]))
+    latents = torch.randn(1, 16, 3, 2, 2)
+    model(latents, torch.tensor([500.0]), torch.tensor([2.0]))
+    tokens = seen["tokens"].view(1, 3, 4, 32)  # (B, frames, positions, 2C)
+    torch.testing.assert_close(tokens[..., :16], latents.flatten(3).permute(0, 2, 3, 1))
+    for frame in range(3):  # the second half is frame 0's latent at the same position, in every frame
+        torch.testing.assert_close(tokens[:, frame, :, 16:], latents[:, :, 0].flatten(2).transpose(1, 2))

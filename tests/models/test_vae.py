@@ -4,9 +4,9 @@ from diffusers import AutoencoderKLLTXVideo
 
 from mobilei2v import LightDecoder
 from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
+from mobilei2v.models.geometry import LatentGeometry
 from mobilei2v.models.vae import (
-    VAE_PRESETS, LinearPathAutoencoder, check_video_size, decode_latents, encode_video, frame_patches, latent_grid,
-    load_vae, pad_to_grid, patch_frames, vae_from_preset,
+    VAE_PRESETS, LinearPathAutoencoder, decode_latents, encode_video, load_vae, vae_from_preset,
 )
 
 
@@ -26,9 +26,20 @@ def test_shipped_presets_keep_the_32x32x8_compression_and_128_channels():
     with torch.device("meta"):
         vae = vae_from_preset("small")
         decoder = LightDecoder(**LIGHT_DECODER_PRESETS["small"])
-    assert (vae.spatial_compression_ratio, vae.temporal_compression_ratio) == (32, 8)
-    assert vae.config.latent_channels == decoder.config.latent_channels == 128
+    assert LatentGeometry.of(vae) == decoder.geometry == LatentGeometry(32, 8, 128)
     assert decoder.config.block_out_channels[0] // 16 == 4  # channels left after the two pixel shuffles
+
+
+def test_per_frame_presets_keep_every_frame_and_fit_each_other():
+    """The shipped model v2's parts: 32×32 spatial, 128 channels, every frame its own latent frame."""
+    torch.manual_seed(0)
+    vae = vae_from_preset("small-per-frame").eval()
+    decoder = LightDecoder(**LIGHT_DECODER_PRESETS["small-per-frame"]).eval()
+    assert LatentGeometry.of(vae) == decoder.geometry == LatentGeometry(32, 1, 128)
+    video = torch.rand(1, 3, 6, 64, 96) * 2 - 1  # any frame count
+    latents = encode_video(vae, video)
+    assert latents.shape == (1, 128, 6, 2, 3)
+    assert decode_latents(decoder, latents, 64, 96, vae.config.scaling_factor).shape == video.shape
 
 
 def test_the_last_rmsnorm_can_be_left_out():
@@ -57,7 +68,7 @@ def test_light_decoder_output_shape(frames):
 def test_encode_decode_pads_and_crops_any_size(tiny_vae, frames, height, width):
     video = torch.rand(1, 3, frames, height, width) * 2 - 1
     latents = encode_video(tiny_vae, video)
-    assert latents.shape == (1, 16, *latent_grid(frames, height, width))
+    assert latents.shape == (1, 16, *LatentGeometry(32, 8).latent_grid(frames, height, width))
     for decoder in (tiny_vae, LightDecoder(**LIGHT_DECODER_PRESETS["tiny"]).eval()):
         out = decode_latents(decoder, latents, height, width, tiny_vae.config.scaling_factor)
         assert out.shape == video.shape
@@ -83,35 +94,6 @@ def test_latent_scale_is_the_saved_config_value(tmp_path):
     assert AutoencoderKLLTXVideo(**VAE_PRESETS["tiny"]).config.scaling_factor == 1.0  # the authors' raw latents
 
 
-def test_padding_repeats_edges_to_the_grid():
-    video = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 1, 2, 3, 5)
-    padded = pad_to_grid(video, 4)
-    assert padded.shape == (1, 1, 2, 4, 8)
-    assert torch.equal(padded[..., :3, :5], video)
-    assert torch.equal(padded[..., 3, :5], video[..., 2, :])
-    assert torch.equal(padded[..., :3, 7], video[..., :, 4])
-
-
-@pytest.mark.parametrize(("frames", "height", "width", "message"), [
-    (16, 64, 64, r"8k\+1.*try 17"), (0, 64, 64, "8k"), (17, 60, 64, "height"), (17, 64, 16, "width"),
-])
-def test_bad_sizes_are_rejected_with_the_fix(frames, height, width, message):
-    with pytest.raises(ValueError, match=message):
-        check_video_size(frames, height, width)
-
-
-def test_frame_patches_follow_the_causal_latent_grid_and_invert():
-    image = torch.randn(2, 3, 1, 64, 96)
-    assert frame_patches(image).shape == (2, 3 * 32 * 32, 1, 2, 3)
-    assert torch.equal(patch_frames(frame_patches(image)), image)
-    video = torch.randn(1, 3, 17, 32, 32)
-    held = patch_frames(frame_patches(video))  # frame 0 kept, then each group of 8 replaced by its mean
-    assert held.shape == video.shape and torch.equal(held[:, :, 0], video[:, :, 0])
-    torch.testing.assert_close(held[:, :, 1:9], video[:, :, 1:9].mean(2, keepdim=True).expand(-1, -1, 8, -1, -1))
-    # a latent position's channels are exactly its own 32×32 pixels
-    assert torch.equal(frame_patches(image)[0, :, 0, 1, 2].reshape(3, 32, 32), image[0, :, 0, 32:64, 64:96])
-
-
 def test_linear_path_autoencoder_adds_its_path_to_the_means_and_round_trips(tmp_path):
     torch.manual_seed(0)
     vae = LinearPathAutoencoder(**VAE_PRESETS["tiny"]).eval()
@@ -119,7 +101,7 @@ def test_linear_path_autoencoder_adds_its_path_to_the_means_and_round_trips(tmp_
     with torch.no_grad():
         plain = vae.encoder(video)  # the deep path's moments: 16 means, then log-variances
         with_path = vae.encode(video).latent_dist
-        path = vae.linear_encode(frame_patches(video))
+        path = vae.linear_encode(LatentGeometry.of(vae).patchify(video))
     torch.testing.assert_close(with_path.mean, plain[:, :16] + path)
     torch.testing.assert_close(with_path.logvar, plain[:, 16:].clamp(-30, 20))
     vae.save_pretrained(tmp_path / "vae")

@@ -1,9 +1,13 @@
+import re
 from pathlib import Path
 
 import pytest
 
 from mobilei2v.cli.main import main
-from mobilei2v.training.config import ConfigError, DecoderTrainConfig, TrainConfig, config_from_dict, load_config
+from mobilei2v.models.geometry import LatentGeometry
+from mobilei2v.training.config import (
+    ConfigError, DecoderTrainConfig, TrainConfig, check_geometry, config_from_dict, load_config,
+)
 
 BASE = {"pipeline": "model", "output_dir": "run", "stages": [{"steps": 10, "latent_cache": "cache"}]}
 
@@ -33,8 +37,11 @@ def test_yaml_scientific_notation_and_ints_are_floats(tmp_path):
     (with_(checkpoint_every=2.5), "checkpoint_every: must be int"),
     (with_(gradient_checkpointing="yes"), "gradient_checkpointing: must be bool"),
     (with_(optimizer="sgd"), "optimizer: must be one of"),
-    (with_(stages=[{"steps": 5, "videos": "v.csv", "height": 100, "width": 64}]), "stages[0].height: must be a multiple of 32"),
-    (with_(stages=[{"steps": 5, "latent_cache": "c", "num_frames": 16}]), "stages[0].num_frames: must be 8k+1"),
+    (with_(stages=[{"steps": 5, "videos": "v.csv", "height": 100, "width": 64}]), "stages[0].height: must be a multiple of 8"),
+    (with_(stages=[{"steps": 5, "latent_cache": "c", "num_frames": 0}]), "stages[0].num_frames: must be at least 1"),
+    (with_(stages=[{"steps": 5, "videos": "v.csv", "height": 64, "width": 64, "latent_crop": 2}]),
+     "stages[0].latent_crop: only for a latent_cache stage"),
+    (with_(stages=[{"steps": 5, "latent_cache": "c", "latent_crop": 0}]), "stages[0].latent_crop: must be at least 1"),
     (with_(stages=[{"steps": 5}]), "stages[0]: give exactly one of latent_cache and videos"),
     (with_(stages=[]), "stages: give at least one stage"),
     ({"output_dir": "r", "stages": []}, "pipeline: required"),
@@ -44,6 +51,21 @@ def test_bad_configs_name_the_key(data, key):
     with pytest.raises(ConfigError) as info:
         config_from_dict(data)
     assert key in str(info.value)
+
+
+@pytest.mark.parametrize(("geometry", "stage", "message"), [
+    (LatentGeometry(32, 8), {"num_frames": 16}, "stages[0].num_frames: must be 8k+1"),
+    (LatentGeometry(32, 8), {"height": 72, "width": 64}, "stages[0].height: must be a multiple of 32"),
+    (LatentGeometry(32, 1), {"height": 72, "width": 64}, "stages[0].height: must be a multiple of 32"),
+    (LatentGeometry(16, 1), {"height": 48, "width": 64, "num_frames": 16}, None),
+])
+def test_sizes_and_frame_counts_are_checked_against_the_models_autoencoder(geometry, stage, message):
+    config = config_from_dict(with_(stages=[{"steps": 5, "videos": "v.csv", "height": 64, "width": 64, **stage}]))
+    if message is None:
+        check_geometry(config, geometry)
+        return
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_geometry(config, geometry)
 
 
 def test_cli_rejects_a_bad_config_before_any_work(tmp_path, capsys):
@@ -66,7 +88,7 @@ SHIPPED_CONFIGS = sorted((Path(__file__).parents[2] / "configs" / "shipped").glo
 @pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
 def test_the_shipped_models_recipe_configs_are_valid(path):
     # docs/shipped-model.md runs these in order: a typo would surface only hours into reproducing it.
-    kind = DecoderTrainConfig if path.name == "vae.yaml" else TrainConfig
+    kind = DecoderTrainConfig if path.name in ("vae.yaml", "decoder.yaml") else TrainConfig
     config = load_config(path, kind)
     assert config.total_steps > 0 and config.output_dir.startswith("runs/")
 

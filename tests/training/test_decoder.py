@@ -14,7 +14,8 @@ from mobilei2v.cli.main import main
 from mobilei2v.data.reconstruction import reconstruction_psnr
 from mobilei2v.data.video_io import read_video
 from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
-from mobilei2v.models.vae import VAE_PRESETS, LinearPathAutoencoder, encode_video, frame_patches, patch_frames
+from mobilei2v.models.geometry import LatentGeometry
+from mobilei2v.models.vae import VAE_PRESETS, LinearPathAutoencoder, encode_video
 from mobilei2v.training.config import ConfigError, DecoderTrainConfig, config_from_dict
 from mobilei2v.training.datasets import VideoClipDataset
 from mobilei2v.training.decoder import DecoderTrainer
@@ -189,16 +190,17 @@ def test_pca_initialisation_starts_the_autoencoder_as_pca(clips_file, tmp_path):
     vae, decoder = trainer_model["vae"].eval(), trainer_model["decoder"].eval()
     # The same projection computed independently: the top 16 principal components of the 64 patches.
     images = torch.cat([VideoClipDataset(str(clips_file), 1, 64, 64)[i % 8]["video"][None] for i in range(16)])
-    patches = frame_patches(images).movedim(1, -1).reshape(-1, 3 * 32 * 32).double()
+    geometry = LatentGeometry(32, 8)
+    patches = geometry.patchify(images).movedim(1, -1).reshape(-1, 3 * 32 * 32).double()
     mean = patches.mean(0)
     _, _, vt = torch.linalg.svd(patches - mean, full_matrices=False)
     projected = (patches - mean) @ vt[:16].T @ vt[:16] + mean
     with torch.no_grad():
         latents = vae.encode(images).latent_dist.mode()
         reconstruction = decoder(latents)
-        linear = patch_frames(decoder.linear_decode(vae.linear_encode(frame_patches(images))))
+        linear = geometry.unpatchify(decoder.linear_decode(vae.linear_encode(geometry.patchify(images))))
     assert latents.std() == pytest.approx(1.0, abs=0.15)  # whitened
-    expected = patch_frames(projected.float().reshape(16, 2, 2, 1, -1).permute(0, 4, 3, 1, 2))
+    expected = geometry.unpatchify(projected.float().reshape(16, 2, 2, 1, -1).permute(0, 4, 3, 1, 2))
     torch.testing.assert_close(linear, expected, atol=1e-3, rtol=0)  # the linear paths are PCA
     assert (reconstruction - linear).abs().mean() < 0.2 * (expected - expected.mean()).abs().mean()  # deep: small
     trainer.train()  # leaves a checkpoint: a trainer made to resume it does not compute PCA again

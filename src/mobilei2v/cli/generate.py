@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..data.video_io import VIDEO_SUFFIXES, write_video
-from ..models.vae import check_video_size
+from ..models.geometry import LatentGeometry
 from ..pipeline import SHIPPED_MODEL, load_image, load_pipeline
 
 
@@ -29,7 +29,8 @@ def add_parser(commands) -> None:
     p.add_argument("--steps", type=int, default=30, help="Euler steps (30 for the teacher, 1-2 when distilled)")
     p.add_argument("--sigmas", type=float, nargs="+", default=None,
                    help="explicit decreasing noise levels, one per step (a distilled model's); overrides --steps")
-    p.add_argument("--frames", type=int, default=17, help="number of frames, 8k+1")
+    p.add_argument("--frames", type=int, default=17,
+                   help="number of frames: k·t+1 for a VAE that compresses time t× (8k+1 for LTX-Video's)")
     p.add_argument("--height", type=int, default=None, help="output height, a multiple of 8 (default: the model's)")
     p.add_argument("--width", type=int, default=None, help="output width, a multiple of 8 (default: the model's)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same video")
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.output.parent.is_dir():
         raise ValueError(f"output folder does not exist: {args.output.parent}")
     image = load_image(args.image)
-    check_video_size(args.frames, args.height, args.width)
+    LatentGeometry(temporal=1).check(args.frames, args.height, args.width)  # the frame rule needs the model
 
     pipe = load_pipeline(args.model)
     if args.dtype == "bf16":
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         torch.nn.Module.to(pipe.denoiser, torch.bfloat16)
     height = args.height or pipe.config.default_height
     width = args.width or pipe.config.default_width
-    check_video_size(args.frames, height, width)
+    pipe.geometry.check(args.frames, height, width)
     if (image.height, image.width) != (height, width):
         print(f"resizing and centre-cropping the {image.width}x{image.height} image to {width}x{height}")
 

@@ -25,7 +25,8 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from ..files import atomic_output
-from ..models.vae import check_video_size, encode_video
+from ..models.geometry import LatentGeometry
+from ..models.vae import encode_video
 from .clips_csv import CLIP_FRAMES, number, read_rows, video_file
 from .skipped import SkippedInputs
 from .video_io import VideoReadError, fit_frames, frames_to_video, read_video
@@ -71,7 +72,7 @@ def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLT
                num_frames: int = CLIP_FRAMES, shard_size: int = SHARD_SIZE, progress: bool = True) -> EncodeResult:
     """Encode the clips of a CSV (first `num_frames` frames, resized to cover height×width and centre-cropped)
     into `cache_dir`; see the module's docstring. Rows without a motion score are skipped."""
-    check_video_size(num_frames, height, width, vae.temporal_compression_ratio)
+    LatentGeometry.of(vae).check(num_frames, height, width)
     if shard_size < 1:
         raise ValueError(f"shard size must be at least 1, got {shard_size}")
     csv_path, cache_dir = Path(csv_path), Path(cache_dir)

@@ -36,7 +36,13 @@ class FinalLayer(nn.Module):
 
 
 class MobileI2VDenoiser(ModelMixin, ConfigMixin):
-    """Hybrid linear DiT. `attention_types` lists each block's kind ("linear" or "softmax")."""
+    """Hybrid linear DiT. `attention_types` lists each block's kind ("linear" or "softmax").
+
+    `reference_concat` (off in the paper's presets): every token also sees the reference latent at its
+    own position, concatenated as extra input channels (as Stable Video Diffusion conditions). The paper's
+    model reaches the reference only through attention, which a small model trained briefly does not learn
+    to use: later frames drift from the photo. Latent frame 0 of the input is the clean reference at every
+    call (the sampler and the loss write it), so the denoiser takes it from there."""
 
     _supports_gradient_checkpointing = True
 
@@ -54,6 +60,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         norm_eps: float = 1e-6,
         qk_norm_eps: float = 1e-5,
         linear_attention_eps: float = 1e-8,
+        reference_concat: bool = False,
     ):
         super().__init__()
         if hidden_size % num_heads or (hidden_size // num_heads) % 6:
@@ -62,7 +69,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
                 "(3-D RoPE splits it into three even parts)"
             )
         self.head_dim = hidden_size // num_heads
-        self.x_embedder = nn.Linear(in_channels, hidden_size)
+        self.x_embedder = nn.Linear(in_channels * (2 if reference_concat else 1), hidden_size)
         self.timestep_embedder = ScalarEmbedder(hidden_size, frequency_dim)
         self.motion_embedder = ScalarEmbedder(hidden_size, frequency_dim)
         self.timestep_modulation = Modulation(hidden_size, 6)
@@ -107,6 +114,8 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         grid = (T, H, W)
         if rope is None:
             rope = self.rope_tables(grid, device=latents.device)
+        if self.config.reference_concat:
+            latents = torch.cat([latents, latents[:, :, :1].expand(-1, -1, T, -1, -1)], dim=1)  # (B, 2C, T, H, W)
         x = self.x_embedder(latents.flatten(2).transpose(1, 2).to(self.dtype))  # (B, N, D)
         # The authors' embedder sees σ ∈ [0, 1], not the 0..1000 model timestep.
         t_emb = self.timestep_embedder(timestep.reshape(B, -1).expand(B, T) / 1000)  # (B, T, D)

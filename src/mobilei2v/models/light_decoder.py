@@ -20,7 +20,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from .vae import patch_frames
+from .geometry import LatentGeometry
 
 
 class ChannelRMSNorm(nn.Module):
@@ -81,25 +81,27 @@ class ResnetBlock3d(nn.Module):
 
 class PixelShuffleUpsampler3d(nn.Module):
     """One conv to 8·C channels, then depth-to-space ×2 in t, h and w; the first frame is dropped so
-    that T latent frames become 2T − 1 (the causal encoder's frame 0 stands alone)."""
+    that T latent frames become 2T − 1 (the causal encoder's frame 0 stands alone). With
+    `temporal=False`, ×2 in h and w only (conv to 4·C): for latents with fewer frames compressed."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, temporal: bool = True):
         super().__init__()
-        self.conv = VideoConv3d(channels, 8 * channels)
+        self.rt = 2 if temporal else 1
+        self.conv = VideoConv3d(channels, 4 * self.rt * channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, C, T, H, W = x.shape
-        x = self.conv(x).view(B, C, 2, 2, 2, T, H, W)  # channel = ((c·2 + rh)·2 + rw)·2 + rt
-        x = x.permute(0, 1, 5, 4, 6, 2, 7, 3).reshape(B, C, 2 * T, 2 * H, 2 * W)
-        return x[:, :, 1:]
+        x = self.conv(x).view(B, C, 2, 2, self.rt, T, H, W)  # channel = ((c·2 + rh)·2 + rw)·rt + t
+        x = x.permute(0, 1, 5, 4, 6, 2, 7, 3).reshape(B, C, self.rt * T, 2 * H, 2 * W)
+        return x[:, :, self.rt - 1:]
 
 
 class UpBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, num_layers: int, upsample: bool,
-                 separable_kernel: int | None):
+                 separable_kernel: int | None, temporal_upsample: bool = True):
         super().__init__()
         self.conv_in = ResnetBlock3d(in_channels, out_channels) if in_channels != out_channels else None
-        self.upsampler = PixelShuffleUpsampler3d(out_channels) if upsample else None
+        self.upsampler = PixelShuffleUpsampler3d(out_channels, temporal_upsample) if upsample else None
         self.resnets = nn.ModuleList(ResnetBlock3d(out_channels, out_channels, separable_kernel)
                                      for _ in range(num_layers))
 
@@ -130,7 +132,11 @@ class FrameUpsampler(nn.Module):
 
 class LightDecoder(ModelMixin, ConfigMixin):
     """Light decoder. Lists are given from the narrowest stage to the widest, as in diffusers' VAEs:
-    `layers_per_block[i]` resnets at `block_out_channels[i]`, and the last entry is the mid block's."""
+    `layers_per_block[i]` resnets at `block_out_channels[i]`, and the last entry is the mid block's.
+    Space is always upsampled 32× (three pixel-shuffle upsamplers, then two per-frame stages); time
+    2× in each upsampler that `temporal_upsample` names: 8× with all three, as LTX's VAE, 1× with none."""
+
+    SPATIAL_COMPRESSION = 32
 
     _supports_gradient_checkpointing = True
 
@@ -146,6 +152,7 @@ class LightDecoder(ModelMixin, ConfigMixin):
         separable_kernel: int = 5,
         final_norm: bool = True,
         linear_path: bool = False,
+        temporal_upsample: Sequence[bool] = (True, True, True),
     ):
         super().__init__()
         n = len(block_out_channels)
@@ -153,7 +160,9 @@ class LightDecoder(ModelMixin, ConfigMixin):
             raise ValueError("layers_per_block and separable need one entry per block plus the mid block; "
                              "upsample one entry per block")
         if sum(upsample) != 3:
-            raise ValueError("the decoder must upsample exactly three times (8× in time, 8×4 = 32× in space)")
+            raise ValueError("the decoder must upsample exactly three times (8×4 = 32× in space)")
+        if len(temporal_upsample) != 3:
+            raise ValueError("temporal_upsample needs one entry per upsampler (three)")
         if block_out_channels[0] % 16:
             raise ValueError("the narrowest block's channels must be divisible by 16 (two pixel shuffles)")
         widest = block_out_channels[-1]
@@ -162,8 +171,10 @@ class LightDecoder(ModelMixin, ConfigMixin):
         self.mid_block = nn.Sequential(*(ResnetBlock3d(widest, widest, kernel(n)) for _ in range(layers_per_block[n])))
         channels = widest
         self.up_blocks = nn.ModuleList()
+        upsamplers = iter(temporal_upsample)
         for i in reversed(range(n)):
-            self.up_blocks.append(UpBlock(channels, block_out_channels[i], layers_per_block[i], upsample[i], kernel(i)))
+            self.up_blocks.append(UpBlock(channels, block_out_channels[i], layers_per_block[i], upsample[i], kernel(i),
+                                          next(upsamplers) if upsample[i] else False))
             channels = block_out_channels[i]
         self.frame_upsamplers = nn.Sequential(FrameUpsampler(channels), FrameUpsampler(channels // 4))
         # SPEC §3's last RMSNorm. It fixes the magnitude of the 4 channels left after the pixel shuffles, so
@@ -172,15 +183,23 @@ class LightDecoder(ModelMixin, ConfigMixin):
         self.norm_out = ChannelRMSNorm() if final_norm else nn.Identity()
         self.conv_out = VideoConv3d(channels // 16, out_channels)
         # The pair of LinearPathAutoencoder's: each latent position's pixels, linearly (models/vae.py).
-        self.linear_decode = nn.Conv3d(latent_channels, out_channels * 32 * 32, 1) if linear_path else None
+        self.linear_decode = (nn.Conv3d(latent_channels, out_channels * self.SPATIAL_COMPRESSION**2, 1)
+                              if linear_path else None)
         self.gradient_checkpointing = False
+
+    @property
+    def geometry(self) -> LatentGeometry:
+        """The latent geometry this decoder inverts."""
+        return LatentGeometry(self.SPATIAL_COMPRESSION, 2 ** sum(self.config.temporal_upsample),
+                              self.config.latent_channels)
 
     def stages(self) -> list[nn.Module]:
         """The modules in order; the outputs of mid_block and each up block are distillation features."""
         return [self.conv_in, self.mid_block, *self.up_blocks, self.frame_upsamplers]
 
     def forward(self, latents: torch.Tensor, return_features: bool = False):
-        """(B, C, T, H, W) latents → (B, 3, 8(T−1)+1, 32H, 32W) video in about [−1, 1]."""
+        """(B, C, T, H, W) latents → (B, 3, t(T−1)+1, 32H, 32W) video in about [−1, 1], t the temporal
+        compression."""
         x = latents.to(self.dtype)
         features = []
         for i, stage in enumerate(self.stages()):
@@ -192,7 +211,7 @@ class LightDecoder(ModelMixin, ConfigMixin):
                 features.append(x)
         video = self.conv_out(F.silu(self.norm_out(x)))
         if self.linear_decode is not None:
-            video = video + patch_frames(self.linear_decode(latents.to(self.dtype)))
+            video = video + self.geometry.unpatchify(self.linear_decode(latents.to(self.dtype)))
         return (video, features) if return_features else video
 
 
@@ -203,6 +222,11 @@ LIGHT_DECODER_PRESETS = {
     # channels of fixed magnitude gave grey-brown pictures), and it has no last RMSNorm (see final_norm).
     "small": dict(block_out_channels=(64, 64, 128, 128), layers_per_block=(1, 1, 2, 1, 1), separable_kernel=3,
                   final_norm=False, linear_path=True),
+    # The shipped model v2's decoder: `small` for latents with every frame its own (temporal compression 1).
+    "small-per-frame": dict(block_out_channels=(64, 64, 128, 128), layers_per_block=(1, 1, 2, 1, 1), separable_kernel=3,
+                            final_norm=False, linear_path=True, temporal_upsample=(False, False, False)),
     "tiny": dict(latent_channels=16, block_out_channels=(16, 16, 32, 32), layers_per_block=(1, 1, 1, 1, 1),
                  separable_kernel=3),
+    "tiny-per-frame": dict(latent_channels=16, block_out_channels=(16, 16, 32, 32), layers_per_block=(1, 1, 1, 1, 1),
+                           separable_kernel=3, temporal_upsample=(False, False, False)),
 }

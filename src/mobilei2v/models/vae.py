@@ -2,79 +2,27 @@
 
 Videos are (B, 3, T, H, W) in [−1, 1]. Latents are raw encoder means times the VAE's saved
 `scaling_factor` (1.0 by default, as the authors use: no mean/std normalisation). Heights and widths are
-padded up to the 32-pixel latent grid by repeating the last row/column and cropped after decoding;
-frame counts must be 8k+1 because the causal encoder turns frame 0 alone into latent frame 0.
+padded up to the latent grid by repeating the last row/column and cropped after decoding; frame counts
+follow the VAE's temporal compression (`LatentGeometry`: 8k+1 for LTX-Video's, because the causal encoder
+turns frame 0 alone into latent frame 0).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from diffusers import AutoencoderKLLTXVideo
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-# Sizes must be even for H.264 (4:2:0 chroma); 8 keeps every codec and the 32-pixel grid's padding sane.
-SIZE_MULTIPLE = 8
-MIN_SIZE = 32
-
-
-def check_video_size(num_frames: int, height: int | None = None, width: int | None = None,
-                     temporal_compression: int = 8) -> None:
-    """Raise ValueError with the fix if a (frames, height, width) request cannot be generated.
-    A size left as None is not checked."""
-    if num_frames < 1 or (num_frames - 1) % temporal_compression:
-        k = max(0, round((num_frames - 1) / temporal_compression))
-        raise ValueError(
-            f"num_frames must be {temporal_compression}k+1 (1, 9, 17, 25, ...), got {num_frames}; "
-            f"try {temporal_compression * k + 1}"
-        )
-    for name, size in (("height", height), ("width", width)):
-        if size is not None and (size < MIN_SIZE or size % SIZE_MULTIPLE):
-            raise ValueError(f"{name} must be a multiple of {SIZE_MULTIPLE} and at least {MIN_SIZE}, got {size}")
-
-
-def latent_grid(num_frames: int, height: int, width: int, spatial: int = 32, temporal: int = 8) -> tuple[int, int, int]:
-    """(T', H', W') of the latent for a video, after padding H and W up to multiples of `spatial`."""
-    return (num_frames - 1) // temporal + 1, math.ceil(height / spatial), math.ceil(width / spatial)
-
-
-def pad_to_grid(video: torch.Tensor, multiple: int = 32) -> torch.Tensor:
-    """Pad (..., H, W) at the bottom and right, repeating edge pixels, to multiples of `multiple`."""
-    h, w = video.shape[-2:]
-    pad = (0, -w % multiple, 0, -h % multiple)
-    if not any(pad):
-        return video
-    flat = video.reshape(-1, *video.shape[-3:])  # replicate padding wants a 4-D tensor
-    return F.pad(flat, pad, mode="replicate").reshape(*video.shape[:-2], h + pad[3], w + pad[1])
-
-
-def frame_patches(video: torch.Tensor, spatial: int = 32, temporal: int = 8) -> torch.Tensor:
-    """(B, C, T, H, W), T = 8k+1, H and W multiples of `spatial` → (B, C·spatial², T', H/s, W/s) on the
-    causal latent grid: frame 0 alone, then each group of `temporal` frames averaged; a latent position's
-    channels are its s×s pixels (channel-major: c, then row, then column)."""
-    frames = torch.cat([video[:, :, :1], video[:, :, 1:].unflatten(2, (-1, temporal)).mean(3)], dim=2)
-    B, C, T, H, W = frames.shape
-    frames = frames.reshape(B, C, T, H // spatial, spatial, W // spatial, spatial)
-    return frames.permute(0, 1, 4, 6, 2, 3, 5).reshape(B, C * spatial * spatial, T, H // spatial, W // spatial)
-
-
-def patch_frames(patches: torch.Tensor, spatial: int = 32, temporal: int = 8) -> torch.Tensor:
-    """The inverse of `frame_patches`: each latent frame's picture held for the frames it stands for."""
-    B, _, T, h, w = patches.shape
-    frames = patches.reshape(B, -1, spatial, spatial, T, h, w).permute(0, 1, 4, 5, 2, 6, 3)
-    frames = frames.reshape(B, -1, T, h * spatial, w * spatial)
-    return torch.cat([frames[:, :, :1], frames[:, :, 1:].repeat_interleave(temporal, dim=2)], dim=2)
-
+from .geometry import LatentGeometry
 
 class LinearPathAutoencoder(AutoencoderKLLTXVideo):
     """LTX-Video's autoencoder plus a linear path to the latent mean: a 1×1×1 conv of each latent
-    position's pixels (`frame_patches`). Very high compression is hard to optimise from scratch (DC-AE's
+    position's pixels (`LatentGeometry.patchify`). Very high compression is hard to optimise from scratch (DC-AE's
     finding, met here as hours of grey blurs); with the linear path initialised to the data's principal
     components (`train-decoder`'s `pca_init`) the model starts as PCA and the deep path learns what is
     left. Its pair is a light decoder with `linear_path`. Everything else is `AutoencoderKLLTXVideo`.
@@ -91,7 +39,7 @@ class LinearPathAutoencoder(AutoencoderKLLTXVideo):
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         moments = super()._encode(x)  # (B, 2C, ...): means, then log-variances
         c = self.config.latent_channels
-        path = self.linear_encode(frame_patches(x, self.spatial_compression_ratio, self.temporal_compression_ratio))
+        path = self.linear_encode(LatentGeometry.of(self).patchify(x))
         return torch.cat([moments[:, :c] + path.to(moments.dtype), moments[:, c:]], dim=1)
 
 
@@ -127,8 +75,9 @@ def encode_video(vae: AutoencoderKLLTXVideo, video: torch.Tensor, generator: tor
 
     The posterior mean by default (deterministic); `sample=True` draws from it as the authors do.
     """
-    check_video_size(video.shape[2], *video.shape[-2:], vae.temporal_compression_ratio)
-    posterior = vae.encode(pad_to_grid(video, vae.spatial_compression_ratio).to(vae.dtype)).latent_dist
+    geometry = LatentGeometry.of(vae)
+    geometry.check(video.shape[2], *video.shape[-2:])
+    posterior = vae.encode(geometry.pad(video).to(vae.dtype)).latent_dist
     latents = posterior.sample(generator) if sample else posterior.mode()
     return latents.float() * vae.config.scaling_factor
 
@@ -153,6 +102,36 @@ VAE_PRESETS = {
         linear_path=True,
         block_out_channels=(32, 64, 128, 128),
         layers_per_block=(1, 1, 1, 1, 1),
+        decoder_block_out_channels=(8, 16, 32, 32),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+    ),
+    # The shipped model v2's encoder (2.7 M + the 0.4 M linear path): 32×32 spatial compression with 128
+    # channels, as LTX-Video, but every frame its own latent frame (temporal compression 1): LTX-Video
+    # 0.9.5's spatial-only downsampling blocks, three of them after the patch-4 input. At 8× temporal
+    # compression a from-scratch autoencoder keeps only each group of 8 frames' average: videos move in
+    # jumps. Its LTX decoder is the same never-trained placeholder as `small`'s.
+    "small-per-frame": dict(
+        linear_path=True,
+        block_out_channels=(32, 64, 128, 128),
+        layers_per_block=(1, 1, 1, 1),
+        down_block_types=("LTXVideo095DownBlock3D",) * 3,
+        spatio_temporal_scaling=(True, True, True),
+        downsample_type=("spatial",) * 3,
+        spatial_compression_ratio=32,
+        temporal_compression_ratio=1,
+        decoder_block_out_channels=(8, 16, 32, 32),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+    ),
+    # For tests: `small-per-frame`'s geometry (32×32×1) with 16 latent channels and a few thin layers.
+    "tiny-per-frame": dict(
+        latent_channels=16,
+        block_out_channels=(8, 16, 32, 32),
+        layers_per_block=(1, 1, 1, 1),
+        down_block_types=("LTXVideo095DownBlock3D",) * 3,
+        spatio_temporal_scaling=(True, True, True),
+        downsample_type=("spatial",) * 3,
+        spatial_compression_ratio=32,
+        temporal_compression_ratio=1,
         decoder_block_out_channels=(8, 16, 32, 32),
         decoder_layers_per_block=(1, 1, 1, 1, 1),
     ),

@@ -1,7 +1,9 @@
 """Training configuration: dataclasses whose fields are the YAML keys, checked before any work.
 
-An unknown key, a value of the wrong type, a resolution off the 32-pixel grid or a frame count that
-is not 8k+1 fails at load time with the key's full name, e.g. `stages[1].height`.
+An unknown key, a value of the wrong type, a resolution that is not a multiple of 8 or a frame count
+below 1 fails at load time with the key's full name, e.g. `stages[1].height`. What depends on the
+autoencoder (sizes on its latent grid, frame counts of its k·t+1 rule) is checked by the trainer against
+the model's `LatentGeometry` before the first step.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
+from ..models.geometry import MIN_SIZE, SIZE_MULTIPLE, LatentGeometry
+
 
 class ConfigError(ValueError):
     """A configuration file that cannot be trained from; the message names the key."""
@@ -27,10 +31,14 @@ class Stage:
     steps: int
     latent_cache: str | None = None  # a `mobilei2v data encode` folder (preferred: no VAE per step)
     videos: str | None = None  # or an authors'-format CSV, encoded on the fly
-    height: int | None = None  # with `videos`: the clip size (multiples of 32) and length (8k+1)
+    height: int | None = None  # with `videos`: the clip size (on the latent grid) and length (k·t+1)
     width: int | None = None
     num_frames: int = 17
     batch_size: int = 1
+    # with `latent_cache`: train on random square crops of this many latent cells a side, the same crop of
+    # every latent frame and of the reference: a crop of the clip with the same motion in pixels and far
+    # fewer tokens (progressive resolution from one cache)
+    latent_crop: int | None = None
 
 
 @dataclass
@@ -206,15 +214,33 @@ def _validate_loop(config: LoopConfig) -> None:
 
 
 def _check_frames(num_frames: int, key: str) -> None:
-    if num_frames < 1 or (num_frames - 1) % 8:
-        raise ConfigError(f"{key}: must be 8k+1 (1, 9, 17, 25, ...), got {num_frames}")
+    if num_frames < 1:
+        raise ConfigError(f"{key}: must be at least 1, got {num_frames}")
 
 
 def _check_size(stage, key: str) -> None:
     for side in ("height", "width"):
         size = getattr(stage, side)
-        if size is None or size < 32 or size % 32:
-            raise ConfigError(f"{key}.{side}: must be a multiple of 32, got {size}")
+        if size is None or size < MIN_SIZE or size % SIZE_MULTIPLE:
+            raise ConfigError(f"{key}.{side}: must be a multiple of {SIZE_MULTIPLE} and at least {MIN_SIZE}, "
+                              f"got {size}")
+
+
+def check_geometry(config: LoopConfig, geometry: LatentGeometry) -> None:
+    """ConfigError naming the key unless every clip size of `config` lies on `geometry`'s latent grid (padding
+    would be learned as content) and every frame count follows its k·t+1 rule."""
+    parts = [(f"stages[{i}]", stage) for i, stage in enumerate(config.stages)]
+    if getattr(config, "validation", None) is not None:
+        parts.append(("validation", config.validation))
+    for key, part in parts:
+        if (part.num_frames - 1) % geometry.temporal:
+            raise ConfigError(f"{key}.num_frames: must be {geometry.frame_rule()} for this model's autoencoder, "
+                              f"got {part.num_frames}")
+        for side in ("height", "width"):
+            size = getattr(part, side)
+            if size is not None and size % geometry.spatial:
+                raise ConfigError(f"{key}.{side}: must be a multiple of {geometry.spatial} (the autoencoder's "
+                                  f"latent grid), got {size}")
 
 
 def _validate(config: TrainConfig) -> None:
@@ -224,6 +250,10 @@ def _validate(config: TrainConfig) -> None:
             raise ConfigError(f"stages[{i}]: give exactly one of latent_cache and videos")
         if stage.videos is not None:
             _check_size(stage, f"stages[{i}]")
+            if stage.latent_crop is not None:
+                raise ConfigError(f"stages[{i}].latent_crop: only for a latent_cache stage")
+        if stage.latent_crop is not None and stage.latent_crop < 1:
+            raise ConfigError(f"stages[{i}].latent_crop: must be at least 1, got {stage.latent_crop}")
     v = config.validation
     if v.every and not v.images:
         raise ConfigError("validation.images: give at least one image when validation.every > 0")

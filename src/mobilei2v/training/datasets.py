@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from ..data import clips_csv
 from ..data.latent_cache import LatentCache
 from ..data.video_io import fit_frames, frames_to_video, read_video
+from ..models.geometry import LatentGeometry
 from .config import Stage
 
 
@@ -71,29 +72,40 @@ class VideoClipDataset(Dataset):
 
 
 class CachedLatentDataset(Dataset):
-    """A `mobilei2v data encode` cache, in the trainer's item format."""
+    """A `mobilei2v data encode` cache, in the trainer's item format; with `crop`, a random crop of
+    crop × crop latent cells of each clip (the same one for every latent frame and the reference)."""
 
-    def __init__(self, cache_dir: str, latent_channels: int):
+    def __init__(self, cache_dir: str, geometry: LatentGeometry, crop: int | None = None):
         self.cache = LatentCache(cache_dir)
+        self.crop = crop
         channels = self.cache.index["vae_config"]["latent_channels"]
-        if channels != latent_channels:
-            raise ValueError(f"{cache_dir} holds {channels}-channel latents; the denoiser takes {latent_channels}")
+        if channels != geometry.channels:
+            raise ValueError(f"{cache_dir} holds {channels}-channel latents; the model takes {geometry.channels}")
         if not len(self.cache):
             raise ValueError(f"{cache_dir} holds no clips")
         sizes = {k: self.cache.index[k] for k in ("height", "width")}
-        if any(size % 32 for size in sizes.values()):
+        if any(size % geometry.spatial for size in sizes.values()):
             raise ValueError(f"{cache_dir} was encoded at {sizes['width']}x{sizes['height']}: training needs "
-                             "multiples of 32 (padding would be learned as content); re-encode")
+                             f"multiples of {geometry.spatial} (padding would be learned as content); re-encode")
+        if crop is not None and crop * geometry.spatial > min(sizes.values()):
+            raise ValueError(f"latent_crop {crop} ({crop * geometry.spatial} px) is larger than the cached clips "
+                             f"({sizes['width']}x{sizes['height']})")
 
     def __len__(self) -> int:
         return len(self.cache)
 
     def __getitem__(self, index: int) -> dict:
         clip = self.cache[index]
-        return {"latents": clip["video"], "reference_latent": clip["reference"], "motion_score": clip["motion_score"]}
+        latents, reference = clip["video"], clip["reference"]  # (C, T', H', W'), (C, 1, H', W')
+        if self.crop is not None:
+            top = int(torch.randint(latents.shape[2] - self.crop + 1, ()))
+            left = int(torch.randint(latents.shape[3] - self.crop + 1, ()))
+            window = (..., slice(top, top + self.crop), slice(left, left + self.crop))
+            latents, reference = latents[window], reference[window]
+        return {"latents": latents, "reference_latent": reference, "motion_score": clip["motion_score"]}
 
 
 def stage_dataset(stage: Stage, pipe) -> Dataset:
     if stage.latent_cache is not None:
-        return CachedLatentDataset(stage.latent_cache, pipe.denoiser.config.in_channels)
+        return CachedLatentDataset(stage.latent_cache, pipe.geometry, stage.latent_crop)
     return VideoClipDataset(stage.videos, stage.num_frames, stage.height, stage.width)

@@ -25,10 +25,11 @@ from torch.utils.data import Dataset
 from ..data.reconstruction import reconstruction_psnr
 from ..files import atomic_output
 from ..models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
-from ..models.vae import LinearPathAutoencoder, frame_patches, load_vae, vae_preset_or_folder
+from ..models.geometry import LatentGeometry
+from ..models.vae import LinearPathAutoencoder, load_vae, vae_preset_or_folder
 from ..pipeline import preset_or_folder
 from .checkpoints import latest_checkpoint
-from .config import DecoderStage, DecoderTrainConfig
+from .config import DecoderStage, DecoderTrainConfig, check_geometry
 from .datasets import VideoClipDataset
 from .perceptual import LPIPS
 from .trainer import TrainingLoop
@@ -39,21 +40,21 @@ DEEP_PATH_START = 0.1  # pca_init scales the deep paths' last convs by this
 
 def pca_init(vae: AutoencoderKLLTXVideo, decoder: LightDecoder, stage: DecoderStage, count: int, log=print) -> None:
     """Start from PCA: the linear paths become the whitened principal components of the first stage's
-    frames (as 32×32 patches), and the deep paths' last convs start at a tenth of their initial scale, so
+    frames (as s×s patches, s the spatial compression), and the deep paths' last convs start at a tenth of their initial scale, so
     the autoencoder begins close to the best linear one and training adds to it."""
     if not isinstance(vae, LinearPathAutoencoder) or decoder.linear_decode is None:
         raise ValueError("pca_init needs a VAE and a light decoder with linear paths (the `small` presets)")
     dataset = VideoClipDataset(stage.videos, 1, stage.height, stage.width, motion_scores=False,
                                augment=stage.augment)
     images = torch.cat([dataset[i % len(dataset)]["video"][None] for i in range(count)])
-    patches = frame_patches(images, vae.spatial_compression_ratio, vae.temporal_compression_ratio)
-    patches = patches.movedim(1, -1).flatten(0, -2).double()  # (N, 3·32·32): what linear_encode sees
+    patches = LatentGeometry.of(vae).patchify(images)
+    patches = patches.movedim(1, -1).flatten(0, -2).double()  # (N, 3·s·s): what linear_encode sees
     mean = patches.mean(0)
     _, singular, vt = torch.linalg.svd(patches - mean, full_matrices=False)  # largest first
     variances = singular**2 / (len(patches) - 1)
     channels = vae.config.latent_channels
     scale = variances[:channels].clamp_min(1e-12).sqrt()  # (C,) standard deviations along the components
-    components = vt[:channels].T  # (3·32·32, C)
+    components = vt[:channels].T  # (3·s·s, C)
     with torch.no_grad():
         encode = (components / scale).T  # whitened: every latent channel starts at unit variance
         vae.linear_encode.weight.copy_(encode[:, :, None, None, None])
@@ -83,11 +84,16 @@ class DecoderTrainer(TrainingLoop):
                 raise ValueError(f"the teacher makes {self.teacher.config.latent_channels}-channel latents, the "
                                  f"light decoder takes {decoder.config.latent_channels}")
             parts["projections"] = self._projections(decoder, config.feature_blocks)
+            check_geometry(config, LatentGeometry.of(self.teacher))
         else:
             self.teacher = None
             vae = vae_preset_or_folder(config.vae)
             vae.decoder.requires_grad_(False)  # the light decoder replaces it; DDP must not wait for its grads
             parts["vae"] = vae
+            if LatentGeometry.of(vae) != decoder.geometry:
+                raise ValueError(f"the VAE makes {LatentGeometry.of(vae)}, the light decoder inverts "
+                                 f"{decoder.geometry}: the parts do not fit")
+            check_geometry(config, decoder.geometry)
             # A run that has checkpoints resumes from them (or refuses to start), so its start is never used.
             if config.pca_init and latest_checkpoint(Path(config.output_dir)) is None:
                 pca_init(vae, decoder, config.stages[0], config.pca_images, log)

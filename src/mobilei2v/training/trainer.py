@@ -28,7 +28,7 @@ from ..files import atomic_output
 from ..models.vae import encode_video
 from ..pipeline import MobileI2VPipeline, load_pipeline
 from .checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import LoopConfig, Stage, TrainConfig
+from .config import LoopConfig, Stage, TrainConfig, check_geometry
 from .datasets import stage_dataset
 
 
@@ -204,6 +204,7 @@ class DenoiserTrainer(TrainingLoop):
     def __init__(self, config: TrainConfig, log=print):
         self.pipe = load_pipeline(config.pipeline)
         self.pipe.vae.requires_grad_(False).eval()
+        check_geometry(config, self.pipe.geometry)
         if config.gradient_checkpointing:
             self.pipe.denoiser.enable_gradient_checkpointing()
         super().__init__(config, self.pipe.denoiser, log)
