@@ -15,6 +15,19 @@ from mobilei2v.pipeline import load_pipeline
 ARGS = ["--photos", "2", "--scores", "0.5", "4", "--steps", "1", "--frames", "9"]
 
 
+def test_evaluate_writes_a_contact_sheet_of_truth_and_generated_frames(capsys, tiny_model_dir, tmp_path):
+    from PIL import Image
+
+    sheet = tmp_path / "sheet.png"
+    assert main(["evaluate", "--model", tiny_model_dir, *ARGS, "--sheet", str(sheet), "--sheet-photos", "2"]) == 0
+    with Image.open(sheet) as image:
+        # two photos at score 4 (the sweep has no 2): a truth and a generated row each, 128 pixels high,
+        # under a 16-pixel header; nine frames a row
+        assert image.height == 16 + 4 * 128 and image.width > 9 * 128
+    assert main(["evaluate", "--model", tiny_model_dir, *ARGS, "--sheet", str(tmp_path / "sheet.jpg")]) == 2
+    assert "must end in .png" in capsys.readouterr().err
+
+
 def test_evaluate_prints_the_table_and_writes_every_measure(capsys, tiny_model_dir, tmp_path):
     report_file = tmp_path / "report.json"
     assert main(["evaluate", "--model", tiny_model_dir, *ARGS, "--json", str(report_file)]) == 0
@@ -24,7 +37,8 @@ def test_evaluate_prints_the_table_and_writes_every_measure(capsys, tiny_model_d
     report = json.loads(report_file.read_text())
     summary = report["summary"]
     assert report["requested_motion"] == [0.5, 4.0, 0.5, 4.0]
-    assert all(len(report["videos"][s]["motion"]) == 4 for s in ("generated", "input repeated", "ground truth"))
+    assert all(len(report["videos"][s]["motion"]) == 4 for s in ("generated", "input repeated", "ground truth",
+                                                                 "autoencoder round trip"))
     # The ground-truth pans move as requested (with two tied pairs, 2/√5 is a perfect ranking); the
     # repeated input does not move, so no ranking exists.
     assert summary["motion_spearman"]["ground truth"] == pytest.approx(2 / math.sqrt(5))
@@ -34,6 +48,12 @@ def test_evaluate_prints_the_table_and_writes_every_measure(capsys, tiny_model_d
     assert summary["frame0_psnr"]["input repeated"] == summary["frame0_psnr"]["ground truth"] == math.inf
     assert summary["mc_psnr"]["input repeated"] == math.inf and summary["flicker"]["input repeated"] == 0
     assert summary["frame0_psnr"]["generated"] < math.inf  # random weights: anything but the input
+    # A ground-truth pan moves in every frame and is every frame the photo, moved; a still video has no
+    # evenness; random weights give neither.
+    assert summary["evenness"]["ground truth"] > 0.8 and math.isnan(summary["evenness"]["input repeated"])
+    assert summary["warp_psnr"]["ground truth"] > summary["warp_psnr"]["generated"] + 10
+    assert summary["warp_psnr_worst"]["ground truth"] <= summary["warp_psnr"]["ground truth"]
+    assert report["summary_scores_2_and_4"]["frame0_psnr"]["input repeated"] == math.inf
     before = report_file.read_text()
     assert main(["evaluate", "--model", tiny_model_dir, *ARGS, "--json", str(report_file)]) == 2
     assert "exists" in capsys.readouterr().err and report_file.read_text() == before

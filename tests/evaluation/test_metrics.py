@@ -11,7 +11,9 @@ from mobilei2v.data.motion import motion_score
 from mobilei2v.data.synth import CameraPath, camera_clip
 from mobilei2v.data.textures import make_texture
 from mobilei2v.evaluation.image_to_video import pan_clip
-from mobilei2v.evaluation.metrics import psnr, temporal_quality
+from mobilei2v.evaluation.metrics import (
+    blockiness, motion_evenness, psnr, sharpness, temporal_quality, warp_fidelity,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +51,42 @@ def test_a_coherent_pan_scores_high_a_flickering_one_flickers_and_noise_scores_l
 def test_pan_clips_have_the_motion_score_they_are_made_for(picture, score):
     clip = pan_clip(picture, score, angle=0.7, num_frames=9, height=256, width=256)
     assert motion_score(clip) == pytest.approx(score, rel=0.1)
+
+
+def test_evenness_is_one_for_a_steady_pan_zero_for_one_that_jumps_and_undefined_when_still(picture):
+    pan = pan_clip(picture, 2.0, angle=0.3, num_frames=17, height=256, width=256)
+    assert motion_evenness(pan) > 0.85
+    # what an 8× temporal autoencoder made of it: each group of 8 frames one still picture
+    held = np.concatenate([pan[:1], np.repeat(pan[1:2], 8, axis=0), np.repeat(pan[9:10], 8, axis=0)])
+    assert motion_evenness(held) == 0.0
+    assert math.isnan(motion_evenness(np.repeat(pan[:1], 5, axis=0)))
+
+
+def test_warp_fidelity_is_high_when_every_frame_is_the_photo_moved_and_low_when_content_drifts(picture):
+    pan = pan_clip(picture, 3.0, angle=1.1, num_frames=9, height=128, width=128)
+    mean, worst = warp_fidelity(pan, pan[0])
+    assert worst > 28 and mean >= worst
+    drifted = pan.copy()
+    drifted[5:] = make_texture("noise", 128, 128, np.random.default_rng(7))  # later frames: other content
+    drifted_mean, drifted_worst = warp_fidelity(drifted, pan[0])
+    assert drifted_worst < 15 and drifted_mean < mean - 5
+    with pytest.raises(ValueError, match="shape"):
+        warp_fidelity(pan, pan[0, :64])
+
+
+def test_sharpness_falls_when_later_frames_blur(picture):
+    import cv2
+
+    pan = pan_clip(picture, 1.0, angle=0.0, num_frames=5, height=128, width=128)
+    assert sharpness(pan) == pytest.approx(1.0, abs=0.15)
+    blurred = np.concatenate([pan[:1], [cv2.GaussianBlur(f, (0, 0), 2.0) for f in pan[1:]]])
+    assert sharpness(blurred) < 0.3
+
+
+def test_blockiness_sees_the_latent_grid_and_nothing_else(picture):
+    pan = pan_clip(picture, 1.0, angle=0.3, num_frames=9, height=128, width=128)
+    assert blockiness(pan, 32) == pytest.approx(1.0, abs=0.1)
+    offsets = np.random.default_rng(3).integers(-30, 30, (4, 4, 1))  # one brightness step per 32×32 cell
+    blocky = np.clip(pan.astype(int) + np.kron(offsets, np.ones((32, 32, 3), int))[None], 0, 255).astype(np.uint8)
+    assert blockiness(blocky, 32) > 1.5
+    assert blockiness(blocky, 24) < blockiness(blocky, 32)  # the steps lie on the 32-pixel grid only

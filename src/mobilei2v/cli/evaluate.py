@@ -17,8 +17,11 @@ def add_parser(commands) -> None:
         description="Animate the held-out photos (real photos shipped inside scikit-image and scikit-learn, "
                     "never trained on) at a sweep of motion scores, and print one table: (a) VAE round-trip "
                     "PSNR, (b) frame-0 fidelity, (c) motion control (Spearman rho of requested vs measured "
-                    "motion), (d) motion-compensated consecutive-frame PSNR and flicker; for the generated "
-                    "videos, the input image repeated, and ground-truth camera clips of the same photos.",
+                    "motion), (d) motion-compensated consecutive-frame PSNR and flicker, (e) what a viewer "
+                    "sees: motion evenness, warp fidelity (is each frame the photo, moved), sharpness and "
+                    "blockiness; for the generated videos, the input image repeated, ground-truth camera "
+                    "clips of the same photos, and those clips through the model's autoencoder. The table "
+                    "is printed for the whole sweep and for motion scores 2 and 4.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--model", type=Path, default=SHIPPED_MODEL, help="a MobileI2VPipeline folder (default: the shipped model)")
@@ -27,10 +30,14 @@ def add_parser(commands) -> None:
                    help="requested motion scores of the sweep (default: 0.5 1 2 3 4 6)")
     p.add_argument("--steps", type=int, default=30, help="Euler steps")
     p.add_argument("--sigmas", type=float, nargs="+", default=None, help="explicit noise levels (overrides --steps)")
-    p.add_argument("--frames", type=int, default=17, help="frames per video, 8k+1")
+    p.add_argument("--frames", type=int, default=17, help="frames per video (k·t+1, t the VAE's temporal compression)")
     p.add_argument("--seed", type=int, default=0, help="random seed (pan directions and sampling noise)")
     p.add_argument("--json", type=Path, default=None, help="also write every figure and per-video measure here")
-    p.add_argument("--overwrite", action="store_true", help="replace the --json file if it exists")
+    p.add_argument("--sheet", type=Path, default=None,
+                   help="also write a contact sheet PNG: ground-truth and generated frames of the first photos "
+                        "at motion scores 2 and 4")
+    p.add_argument("--sheet-photos", type=int, default=3, help="photos on the contact sheet")
+    p.add_argument("--overwrite", action="store_true", help="replace the --json and --sheet files if they exist")
     p.set_defaults(run=run)
 
 
@@ -38,8 +45,13 @@ def run(args: argparse.Namespace) -> int:
     from ..data.holdout import holdout_paths
     from ..evaluation.image_to_video import DEFAULT_SCORES, evaluate, format_table
 
-    if args.json is not None and args.json.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.json} exists; pass --overwrite to replace it")
+    for output in (args.json, args.sheet):
+        if output is not None and output.exists() and not args.overwrite:
+            raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+        if output is not None and not output.parent.is_dir():
+            raise ValueError(f"output folder does not exist: {output.parent}")
+    if args.sheet is not None and args.sheet.suffix.lower() != ".png":
+        raise ValueError(f"--sheet must end in .png, got {args.sheet.name}")
     photos = holdout_paths()
     if args.photos is not None:
         if not 1 <= args.photos <= len(photos):
@@ -49,15 +61,25 @@ def run(args: argparse.Namespace) -> int:
     if len(scores) < 2 or min(scores) < 0:
         raise ValueError("--scores: give at least two motion scores, none negative")
     pipe = load_pipeline(args.model)
+    sheet_scores = tuple(s for s in scores if s in (2.0, 4.0)) or (max(scores),)
     report = evaluate(pipe, photos, scores, num_frames=args.frames, steps=args.steps, sigmas=args.sigmas,
-                      seed=args.seed)
+                      seed=args.seed, sheet_photos=args.sheet_photos if args.sheet else 0, sheet_scores=sheet_scores)
     print(f"{len(photos)} held-out photos x {len(scores)} motion scores, {args.frames} frames at "
           f"{report.width}x{report.height}, {report.steps} steps")
     print(format_table(report))
+    if {2.0, 4.0} & set(scores):
+        print("motion scores 2 and 4 only (rho: whole sweep):")
+        print(format_table(report, {2.0, 4.0}))
     curve = report.motion_curve("generated")
     print("requested -> measured motion: " + ", ".join(f"{s:g} -> {m:.2f}" for s, m in curve.items()))
     if args.json is not None:
         with atomic_output(args.json, overwrite=args.overwrite) as tmp:
             tmp.write_text(json.dumps(report.to_dict(), indent=1))
         print(f"wrote {args.json}")
+    if args.sheet is not None:
+        from ..evaluation.contact_sheet import contact_sheet
+
+        with atomic_output(args.sheet, overwrite=args.overwrite) as tmp:
+            contact_sheet(list(report.sheet_videos.items())).save(tmp, format="PNG")
+        print(f"wrote {args.sheet}")
     return 0

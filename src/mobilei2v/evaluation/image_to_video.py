@@ -4,18 +4,22 @@ Each held-out photo (`data.holdout`: real photos shipped inside PyPI packages, r
 filmed by a virtual camera panning at each requested motion score, in a direction drawn per photo: the
 ground-truth clips. The first frame of each clip is the model's input, with the clip's score as the
 requested motion. All videos of one photo start from the same noise, so that along the sweep only the
-requested score changes (as a user sweeping `--motion` with a fixed `--seed`). Three sets of videos are
+requested score changes (as a user sweeping `--motion` with a fixed `--seed`). Four sets of videos are
 then measured the same way:
 
 - generated: the model's videos;
 - input repeated: the input frame held still (a model that does not move at all);
-- ground truth: the camera clips themselves (what a perfect model with this motion would give).
+- ground truth: the camera clips themselves (what a perfect model with this motion would give);
+- autoencoder round trip: the ground-truth clips through the model's autoencoder (encoder, then its
+  default decoder): the best the model can show, whatever its denoiser.
 
-Measures per set: (a) PSNR after a round trip through the model's VAE (encoder, then its default
-decoder): on the ground-truth set, the VAE's reconstruction quality on held-out clips; (b) PSNR of frame
-0 against the input; (c) Spearman correlation between requested motion score and the motion score
-measured on the video (the training data's own scorer); (d) motion-compensated PSNR between
-consecutive frames and flicker (`metrics.temporal_quality`).
+Measures per set: (a) PSNR after a round trip through the model's autoencoder: on the ground-truth set,
+the autoencoder's reconstruction quality on held-out clips; (b) PSNR of frame 0 against the input; (c)
+Spearman correlation between requested motion score and the motion score measured on the video (the
+training data's own scorer); (d) motion-compensated PSNR between consecutive frames and flicker; and what
+a viewer sees (`metrics`): motion evenness (does every frame move, or does it move in jumps), warp
+fidelity (is every frame the input photo, moved), sharpness of later frames relative to frame 0, and
+blockiness at the latent cells' edges. A contact sheet (`contact_sheet`) shows some of the videos.
 """
 
 from __future__ import annotations
@@ -31,13 +35,13 @@ from scipy.stats import spearmanr
 from tqdm import tqdm
 
 from ..data.motion import FLOW_SIZE, motion_score
-from ..data.reconstruction import reconstruction_psnr
+from ..data.reconstruction import reconstruction_psnr, round_trip
 from ..data.synth import CameraPath, camera_clip
 from ..pipeline import MobileI2VPipeline, load_image
-from .metrics import psnr, temporal_quality
+from .metrics import blockiness, motion_evenness, psnr, sharpness, temporal_quality, warp_fidelity
 
 DEFAULT_SCORES = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
-SETS = ("generated", "input repeated", "ground truth")
+SETS = ("generated", "input repeated", "ground truth", "autoencoder round trip")
 
 
 def pan_clip(photo: np.ndarray, score: float, angle: float, num_frames: int, height: int, width: int) -> np.ndarray:
@@ -57,6 +61,11 @@ class SetMeasures:
     motion: list[float] = field(default_factory=list)
     mc_psnr: list[float] = field(default_factory=list)
     flicker: list[float] = field(default_factory=list)
+    evenness: list[float] = field(default_factory=list)
+    warp_psnr: list[float] = field(default_factory=list)
+    warp_psnr_worst: list[float] = field(default_factory=list)
+    sharpness: list[float] = field(default_factory=list)
+    blockiness: list[float] = field(default_factory=list)
 
     def add(self, video: np.ndarray, reference: np.ndarray, pipe: MobileI2VPipeline) -> None:
         self.vae_psnr.append(reconstruction_psnr(pipe.vae, video, pipe.decoder_for(None)))
@@ -65,6 +74,12 @@ class SetMeasures:
         mc, flicker = temporal_quality(video)
         self.mc_psnr.append(mc)
         self.flicker.append(flicker)
+        self.evenness.append(motion_evenness(video))
+        warp_mean, warp_worst = warp_fidelity(video, reference)
+        self.warp_psnr.append(warp_mean)
+        self.warp_psnr_worst.append(warp_worst)
+        self.sharpness.append(sharpness(video))
+        self.blockiness.append(blockiness(video, pipe.geometry.spatial))
 
 
 @dataclass
@@ -76,6 +91,8 @@ class Report:
     height: int
     width: int
     steps: int
+    # label → uint8 (T, H, W, 3) video, for the contact sheet: the first `sheet_photos` photos' videos
+    sheet_videos: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def spearman(self, name: str) -> float:
         """Spearman ρ between requested and measured motion (nan when the measured motion is constant)."""
@@ -84,12 +101,21 @@ class Report:
             return float("nan")
         return float(spearmanr(self.requested, measured).statistic)
 
-    def summary(self) -> dict[str, dict[str, float]]:
-        """{measure: {set: value}}: the table `format_table` prints."""
+    def summary(self, scores: set[float] | None = None) -> dict[str, dict[str, float]]:
+        """{measure: {set: value}}: the table `format_table` prints; means over the videos whose requested
+        score is in `scores` (all if None). Means skip nan (e.g. the evenness of a still video); the worst
+        warp fidelity is the minimum. ρ is always over the whole sweep."""
+        chosen = np.array([scores is None or s in scores for s in self.requested])
         rows = {}
-        for key in ("vae_psnr", "frame0_psnr", "mc_psnr", "flicker"):
-            rows[key] = {name: float(np.mean(getattr(m, key))) for name, m in self.sets.items()}
-        rows["motion_spearman"] = {name: self.spearman(name) for name in self.sets}
+        for key in ROW_LABELS:
+            if key == "motion_spearman":
+                rows[key] = {name: self.spearman(name) for name in self.sets}
+                continue
+            reduce = np.min if key == "warp_psnr_worst" else np.nanmean
+            rows[key] = {}
+            for name, m in self.sets.items():
+                values = np.array(getattr(m, key), dtype=float)[chosen]
+                rows[key][name] = float(reduce(values)) if not np.isnan(values).all() else float("nan")
         return rows
 
     def motion_curve(self, name: str) -> dict[float, float]:
@@ -102,6 +128,7 @@ class Report:
         return {
             "photos": self.photos, "requested_motion": self.requested, "num_frames": self.num_frames,
             "height": self.height, "width": self.width, "steps": self.steps, "summary": self.summary(),
+            "summary_scores_2_and_4": self.summary({2.0, 4.0}),
             "motion_curve": {name: self.motion_curve(name) for name in self.sets},
             "videos": {name: vars(m) for name, m in self.sets.items()},
         }
@@ -113,27 +140,36 @@ ROW_LABELS = {
     "motion_spearman": "(c) motion control, Spearman rho",
     "mc_psnr": "(d) motion-compensated PSNR, dB",
     "flicker": "(d) flicker, mean |dL| (0-255)",
+    "evenness": "(e) motion evenness, min/median",
+    "warp_psnr": "(e) warp fidelity, mean dB",
+    "warp_psnr_worst": "(e) warp fidelity, worst dB",
+    "sharpness": "(e) sharpness vs frame 0",
+    "blockiness": "(e) blockiness (1 = none)",
 }
 
 
-def format_table(report: Report) -> str:
+def format_table(report: Report, scores: set[float] | None = None) -> str:
     """The summary as an aligned text table: one row per measure, one column per set."""
-    summary = report.summary()
+    summary = report.summary(scores)
     label_width = max(map(len, ROW_LABELS.values()))
-    lines = [" " * label_width + "".join(f"{name:>17}" for name in SETS)]
+    lines = [" " * label_width + "".join(f"{name:>24}" for name in SETS)]
     for key, label in ROW_LABELS.items():
-        cells = "".join(f"{'n/a' if math.isnan(v) else f'{v:.3f}' if key == 'motion_spearman' else f'{v:.2f}':>17}"
+        cells = "".join(f"{'n/a' if math.isnan(v) else f'{v:.3f}' if key == 'motion_spearman' else f'{v:.2f}':>24}"
                         for v in (summary[key][name] for name in SETS))
         lines.append(f"{label:<{label_width}}{cells}")
     return "\n".join(lines)
 
 
 def evaluate(pipe: MobileI2VPipeline, photos: list[Path], scores=DEFAULT_SCORES, num_frames: int = 17,
-             steps: int = 30, sigmas: list[float] | None = None, seed: int = 0, progress: bool = True) -> Report:
-    """Measure `pipe` on `photos` at its default size: one video per (photo, score). See the module doc."""
+             steps: int = 30, sigmas: list[float] | None = None, seed: int = 0, progress: bool = True,
+             sheet_photos: int = 0, sheet_scores: tuple[float, ...] = (2.0, 4.0)) -> Report:
+    """Measure `pipe` on `photos` at its default size: one video per (photo, score). See the module doc.
+    The ground-truth and generated videos of the first `sheet_photos` photos at `sheet_scores` are kept for
+    a contact sheet."""
     height, width = pipe.config.default_height, pipe.config.default_width
     sets = {name: SetMeasures() for name in SETS}
     requested: list[float] = []
+    sheet_videos: dict[str, np.ndarray] = {}
     for i, path in enumerate(tqdm(photos, desc="evaluating", unit="photo", disable=not progress)):
         photo = np.asarray(load_image(path))
         angle = np.random.default_rng(seed + i).uniform(0, 2 * math.pi)
@@ -142,10 +178,14 @@ def evaluate(pipe: MobileI2VPipeline, photos: list[Path], scores=DEFAULT_SCORES,
         out = pipe([Image.fromarray(x) for x in inputs], motion_score=list(scores), num_frames=num_frames,
                    height=height, width=width, num_inference_steps=steps, sigmas=sigmas,
                    generator=[torch.Generator().manual_seed(seed + i) for _ in scores], progress=False)
-        for generated, clip, reference in zip(out.frames, clips, inputs):
+        for score, generated, clip, reference in zip(scores, out.frames, clips, inputs):
             sets["generated"].add(generated, reference, pipe)
             sets["input repeated"].add(np.repeat(reference[None], num_frames, axis=0), reference, pipe)
             sets["ground truth"].add(clip, reference, pipe)
+            sets["autoencoder round trip"].add(round_trip(pipe.vae, clip, pipe.decoder_for(None))[1], reference, pipe)
+            if i < sheet_photos and score in sheet_scores:
+                sheet_videos[f"{Path(path).stem}, motion {score:g}, truth"] = clip
+                sheet_videos[f"{Path(path).stem}, motion {score:g}, generated"] = generated
         requested += [float(s) for s in scores]
     return Report([str(p) for p in photos], requested, sets, num_frames, height, width,
-                  len(sigmas) if sigmas else steps)
+                  len(sigmas) if sigmas else steps, sheet_videos)
