@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from mobilei2v import denoiser_from_preset
+from mobilei2v import build
 from mobilei2v.diffusion import frame_timesteps
 from mobilei2v.evaluation.resources import peak_rss_gib
 from mobilei2v.runtime import keep_freed_memory
@@ -56,7 +56,7 @@ def count_flops(build, grid) -> int:
 def ours(grid, dtype):
     """The model and a closure running one forward on a fixed input."""
     torch.manual_seed(0)  # the same weights for every precision
-    model = denoiser_from_preset("mobilei2v-270m").eval()
+    model = build("denoiser", "mobilei2v-270m").eval()
     torch.nn.Module.to(model, dtype)  # torch's own `to`: diffusers' override warns needlessly
     latents = torch.randn(1, 128, *grid).to(dtype)
     timestep, motion = frame_timesteps(torch.ones(1) * 0.7, grid[0]), torch.ones(1) * 2.0

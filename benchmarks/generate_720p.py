@@ -9,6 +9,7 @@ for a user. Prints the pipeline's per-stage timings and the process's peak resid
 from __future__ import annotations
 
 import argparse
+
 import torch
 from PIL import Image
 

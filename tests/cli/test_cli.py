@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file
 
 from mobilei2v.cli.main import main
-from mobilei2v.data.video_io import read_video
-from mobilei2v.pipeline import load_pipeline
+from mobilei2v.io.video import read_video
+from mobilei2v.pipeline import MobileI2VPipeline
 
 
 def run(capsys, *argv):
@@ -53,7 +53,7 @@ def test_existing_output_is_kept_without_overwrite(capsys, tiny_model_dir, photo
     ("bad_frames", "8k+1"),
     ("bad_size", "multiple of 8"),
     ("missing_model", "model folder not found"),
-    ("not_a_model", "not a MobileI2V model folder"),
+    ("not_a_model", "is not a model folder"),
     ("bad_suffix", ".mp4 or .gif"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tiny_model_dir, photo, tmp_path, case, message):
@@ -118,7 +118,7 @@ def test_init_model_from_trained_parts_in_fp16_with_an_untrained_vae_decoder(cap
         full, half = (load_file(f / part / "diffusion_pytorch_model.safetensors") for f in (parts, folder))
         assert all(t.dtype == torch.float16 for t in half.values())
         assert all(torch.equal(half[k], full[k].half()) for k in full)
-    pipe = load_pipeline(folder)
+    pipe = MobileI2VPipeline.from_pretrained(folder)
     assert next(pipe.denoiser.parameters()).dtype == torch.float32  # loaded back as fp32
     assert not pipe.config.vae_decoder_trained
     code, _, err = run(capsys, "generate", photo, "-o", tmp_path / "x.mp4", "--model", folder, "--steps", 1,

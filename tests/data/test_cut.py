@@ -4,7 +4,7 @@ import numpy as np
 
 from mobilei2v.data.clips_csv import COLUMNS
 from mobilei2v.data.cut import detect_scenes
-from mobilei2v.data.video_io import fit_frames, read_video
+from mobilei2v.io.video import fit_frames, read_video
 
 
 def test_clips_start_at_scene_cuts_and_never_cross_one(bikes, bikes_cut):

@@ -5,8 +5,9 @@ import torch
 
 from mobilei2v.data.clips_csv import write_rows
 from mobilei2v.data.latent_cache import LatentCache
-from mobilei2v.data.video_io import fit_frames, frames_to_video, read_video
-from mobilei2v.models.vae import encode_video, load_vae
+from mobilei2v.io.video import fit_frames, frames_to_video, read_video
+from mobilei2v.models.registry import load
+from mobilei2v.models.vae import encode_video
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def test_encode_caches_video_and_reference_latents(cli, scored_csv, tiny_vae_dir
     assert clip["motion_score"].item() == pytest.approx(2.5)
     # The reference latent is frame 0 encoded alone, as the pipeline encodes an input image.
     frames, _ = read_video(latents.clips[1]["video_path"], max_frames=1)
-    expected = encode_video(load_vae(tiny_vae_dir), frames_to_video(fit_frames(frames, 64, 96)))[0]
+    expected = encode_video(load("vae", tiny_vae_dir), frames_to_video(fit_frames(frames, 64, 96)))[0]
     torch.testing.assert_close(clip["reference"], expected)
     assert not torch.allclose(clip["video"][:, 1:2], clip["reference"])  # later frames are other latents
 

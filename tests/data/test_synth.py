@@ -8,10 +8,11 @@ from PIL import Image
 
 from mobilei2v.cli.data import _library
 from mobilei2v.data.holdout import HOLDOUT_IMAGES, file_digest, holdout_match, holdout_paths, training_media
-from mobilei2v.data.motion import motion_score
-from mobilei2v.data.synth import IMAGE_SUFFIXES, MAX_PAN, MAX_ROTATION, MAX_ZOOM, VIDEO_SUFFIXES, CameraPath
 from mobilei2v.data.textures import TEXTURES, make_texture
-from mobilei2v.data.video_io import read_video, write_video
+from mobilei2v.io.images import IMAGE_SUFFIXES
+from mobilei2v.io.video import INPUT_VIDEO_SUFFIXES as VIDEO_SUFFIXES
+from mobilei2v.io.video import read_video, write_video
+from mobilei2v.measures.motion import motion_score
 
 SMALL = ("--frames", 5, "--height", 64, "--width", 96)
 
@@ -35,30 +36,6 @@ def test_texture_clips_have_measured_motion_and_follow_the_seed(cli, tmp_path):
 
     assert cli("data", "synth", "-o", tmp_path / "b", "--textures", 6, "--seed", 3, *SMALL)[0] == 0
     assert [r["camera"] for r in read(tmp_path / "b" / "clips.csv")] == [r["camera"] for r in rows]
-
-
-def test_paths_cover_still_to_fast_motion():
-    rng = np.random.default_rng(0)
-    paths = [CameraPath.random(rng, kind) for kind in ("pan", "zoom", "rotate", "mixed") for _ in range(50)]
-    speeds = [np.hypot(*p.pan) for p in paths[:50]]
-    assert min(speeds) < 0.001 and max(speeds) > 0.01
-    assert any(p.zoom > 1.3 for p in paths[50:100]) and any(p.zoom < 1 / 1.3 for p in paths[50:100])
-    assert all(p.pan == (0, 0) and p.zoom == 1 for p in paths[100:150])
-    mixed = paths[150:]
-    assert all(p.pan != (0, 0) and p.zoom != 1 and p.rotation != 0 for p in mixed)
-
-
-def test_max_motion_scales_every_kind_of_path():
-    def extremes(max_motion):
-        rng = np.random.default_rng(0)
-        paths = [CameraPath.random(rng, kind, max_motion) for kind in ("pan", "zoom", "rotate") for _ in range(100)]
-        return (max(np.hypot(*p.pan) for p in paths[:100]), max(abs(np.log(p.zoom)) for p in paths[100:200]),
-                max(abs(p.rotation) for p in paths[200:]))
-    default, double = extremes(1.0), extremes(2.0)
-    assert default[0] <= MAX_PAN and default[1] <= np.log(MAX_ZOOM) + 1e-9 and default[2] <= MAX_ROTATION
-    # the same draws, twice the size: pan speed, log zoom and angle all scale
-    assert np.allclose(double, 2 * np.array(default))
-    assert double[0] > MAX_PAN
 
 
 def test_every_texture_kind_has_structure_and_depends_only_on_the_seed():

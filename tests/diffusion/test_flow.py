@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mobilei2v import denoiser_from_preset
+from mobilei2v import build
 from mobilei2v.diffusion import flow_matching_loss, frame_timesteps, logit_normal_sigmas, noise_latents, sample_latents
 from mobilei2v.diffusion.sampler import make_scheduler
 
@@ -9,7 +9,7 @@ from mobilei2v.diffusion.sampler import make_scheduler
 @pytest.fixture
 def denoiser():
     torch.manual_seed(0)
-    return denoiser_from_preset("mobilei2v-tiny").eval()
+    return build("denoiser", "mobilei2v-tiny").eval()
 
 
 class Recorder(torch.nn.Module):

@@ -10,7 +10,7 @@ import pytest
 from mobilei2v.cli.main import main
 from mobilei2v.data.holdout import holdout_paths
 from mobilei2v.evaluation.image_to_video import ROW_LABELS, evaluate
-from mobilei2v.pipeline import load_pipeline
+from mobilei2v.pipeline import MobileI2VPipeline
 
 ARGS = ["--photos", "2", "--scores", "0.5", "4", "--steps", "1", "--frames", "9"]
 
@@ -71,7 +71,7 @@ def test_bad_evaluate_arguments(capsys, tiny_model_dir, args, message):
 
 def test_a_sweep_changes_only_the_requested_score(tiny_model_dir):
     # Every video of a photo starts from the same noise: two equal scores give the same video.
-    pipe = load_pipeline(tiny_model_dir)
+    pipe = MobileI2VPipeline.from_pretrained(tiny_model_dir)
     report = evaluate(pipe, holdout_paths()[:1], scores=(2.0, 2.0, 5.0), num_frames=9, steps=1, progress=False)
     first, second, other = report.sets["generated"].motion
     assert first == second and other != first

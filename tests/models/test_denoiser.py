@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from mobilei2v import DENOISER_PRESETS, MobileI2VDenoiser, denoiser_from_preset
+from mobilei2v import DENOISER_PRESETS, MobileI2VDenoiser, build
 from mobilei2v.diffusion import frame_timesteps
 from mobilei2v.models.attention import LinearAttention
 
 
 def count(preset: str) -> int:
     with torch.device("meta"):
-        return sum(p.numel() for p in denoiser_from_preset(preset).parameters())
+        return sum(p.numel() for p in build("denoiser", preset).parameters())
 
 
 def test_paper_preset_matches_spec_parameter_count_and_layout():
@@ -22,7 +22,7 @@ def test_paper_preset_matches_spec_parameter_count_and_layout():
 
 def test_block_parameter_counts_match_spec():
     with torch.device("meta"):
-        model = denoiser_from_preset("mobilei2v-270m")
+        model = build("denoiser", "mobilei2v-270m")
     n = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     assert n(model.blocks[0]) == 15_335_424
     assert n(model.blocks[7]) == 15_336_576
@@ -34,7 +34,7 @@ def test_block_parameter_counts_match_spec():
 
 @pytest.mark.parametrize("grid", [(1, 1, 1), (3, 2, 3), (3, 4, 4), (5, 3, 2)])
 def test_output_shape_follows_any_latent_grid(grid):
-    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    model = build("denoiser", "mobilei2v-tiny").eval()
     latents = torch.randn(2, 16, *grid)
     out = model(latents, torch.tensor([900.0, 100.0]), torch.tensor([1.0, 5.0]))
     assert out.shape == latents.shape
@@ -46,8 +46,8 @@ def test_unknown_attention_kind_and_bad_head_dim_are_rejected():
         MobileI2VDenoiser(in_channels=4, hidden_size=48, num_heads=2, ffn_hidden_size=8, attention_types=["dense"])
     with pytest.raises(ValueError, match="divisible by 6"):
         MobileI2VDenoiser(in_channels=4, hidden_size=32, num_heads=2, ffn_hidden_size=8, attention_types=["linear"])
-    with pytest.raises(ValueError, match="unknown preset"):
-        denoiser_from_preset("mobilei2v-9b")
+    with pytest.raises(ValueError, match="not a denoiser folder.*a preset: mobilei2v-270m"):
+        build("denoiser", "mobilei2v-9b")
 
 
 def naive_linear_attention(module: LinearAttention, x, rope):
@@ -93,7 +93,7 @@ def test_linear_attention_memory_is_linear_in_tokens():
 def test_reference_frame_timestep_is_what_the_model_sees():
     """Per-frame timesteps reach the model: changing only frame 0's timestep changes the output."""
     torch.manual_seed(0)
-    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    model = build("denoiser", "mobilei2v-tiny").eval()
     latents = torch.randn(1, 16, 3, 2, 2)
     sigma = torch.tensor([0.7])
     ts = frame_timesteps(sigma, 3)
@@ -108,7 +108,7 @@ def test_reference_frame_timestep_is_what_the_model_sees():
 
 def test_motion_score_conditions_the_output():
     torch.manual_seed(0)
-    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    model = build("denoiser", "mobilei2v-tiny").eval()
     latents = torch.randn(1, 16, 3, 2, 2)
     with torch.no_grad():
         a = model(latents, torch.tensor([500.0]), torch.tensor([1.0]))
@@ -117,7 +117,7 @@ def test_motion_score_conditions_the_output():
 
 
 def test_features_of_requested_blocks_and_precomputed_rope():
-    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    model = build("denoiser", "mobilei2v-tiny").eval()
     latents = torch.randn(1, 16, 3, 2, 3)
     t, m = torch.tensor([500.0]), torch.tensor([2.0])
     with torch.no_grad():
@@ -128,7 +128,7 @@ def test_features_of_requested_blocks_and_precomputed_rope():
 
 
 def test_save_load_round_trip(tmp_path):
-    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    model = build("denoiser", "mobilei2v-tiny").eval()
     model.save_pretrained(tmp_path / "denoiser")
     assert (tmp_path / "denoiser" / "diffusion_pytorch_model.safetensors").is_file()
     loaded = MobileI2VDenoiser.from_pretrained(tmp_path / "denoiser")
@@ -141,7 +141,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_bf16_forward_tracks_fp32():
     torch.manual_seed(0)
-    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    model = build("denoiser", "mobilei2v-tiny").eval()
     latents = torch.randn(1, 16, 3, 4, 4)
     t, m = torch.tensor([600.0]), torch.tensor([2.0])
     with torch.no_grad():
@@ -154,7 +154,7 @@ def test_bf16_forward_tracks_fp32():
 def test_denoiser_exports_with_static_shapes():
     """On-device export needs a graph with no data-dependent control flow: torch.export must capture it
     and the exported program must compute what eager does."""
-    model = denoiser_from_preset("mobilei2v-tiny").eval()
+    model = build("denoiser", "mobilei2v-tiny").eval()
     grid = (3, 2, 3)
     args = (torch.randn(1, 16, *grid), frame_timesteps(torch.tensor([0.6]), 3), torch.tensor([2.0]),
             model.rope_tables(grid))
@@ -165,7 +165,7 @@ def test_denoiser_exports_with_static_shapes():
 
 def test_reference_concat_shows_every_token_the_reference_at_its_position():
     torch.manual_seed(0)
-    model = denoiser_from_preset("mobilei2v-tiny", reference_concat=True).eval()
+    model = build("denoiser", "mobilei2v-tiny", reference_concat=True).eval()
     assert model.x_embedder.in_features == 2 * 16
     seen = {}
     model.x_embedder.register_forward_hook(lambda module, args, out: seen.update(tokens=args[0]))

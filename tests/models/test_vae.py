@@ -3,10 +3,14 @@ import torch
 from diffusers import AutoencoderKLLTXVideo
 
 from mobilei2v import LightDecoder
-from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
 from mobilei2v.models.geometry import LatentGeometry
+from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
+from mobilei2v.models.registry import build, load
 from mobilei2v.models.vae import (
-    VAE_PRESETS, LinearPathAutoencoder, decode_latents, encode_video, load_vae, vae_from_preset,
+    VAE_PRESETS,
+    LinearPathAutoencoder,
+    decode_latents,
+    encode_video,
 )
 
 
@@ -24,7 +28,7 @@ def test_light_decoder_full_config_has_spec_size():
 
 def test_shipped_presets_keep_the_32x32x8_compression_and_128_channels():
     with torch.device("meta"):
-        vae = vae_from_preset("small")
+        vae = build("vae", "small")
         decoder = LightDecoder(**LIGHT_DECODER_PRESETS["small"])
     assert LatentGeometry.of(vae) == decoder.geometry == LatentGeometry(32, 8, 128)
     assert decoder.config.block_out_channels[0] // 16 == 4  # channels left after the two pixel shuffles
@@ -33,7 +37,7 @@ def test_shipped_presets_keep_the_32x32x8_compression_and_128_channels():
 def test_per_frame_presets_keep_every_frame_and_fit_each_other():
     """The shipped model v2's parts: 32×32 spatial, 128 channels, every frame its own latent frame."""
     torch.manual_seed(0)
-    vae = vae_from_preset("small-per-frame").eval()
+    vae = build("vae", "small-per-frame").eval()
     decoder = LightDecoder(**LIGHT_DECODER_PRESETS["small-per-frame"]).eval()
     assert LatentGeometry.of(vae) == decoder.geometry == LatentGeometry(32, 1, 128)
     video = torch.rand(1, 3, 6, 64, 96) * 2 - 1  # any frame count
@@ -50,8 +54,8 @@ def test_the_last_rmsnorm_can_be_left_out():
     z = torch.randn(1, 16, 1, 2, 2)
     with torch.no_grad():
         assert not torch.allclose(normed(z), plain(z))
-        stages = torch.nn.Sequential(*plain.stages())(z)
-        torch.testing.assert_close(plain(z), plain.conv_out(torch.nn.functional.silu(stages)))
+        blocks = torch.nn.Sequential(*plain.blocks())(z)
+        torch.testing.assert_close(plain(z), plain.conv_out(torch.nn.functional.silu(blocks)))
 
 
 @pytest.mark.parametrize("frames", [1, 9, 17])
@@ -59,9 +63,14 @@ def test_light_decoder_output_shape(frames):
     decoder = LightDecoder(**LIGHT_DECODER_PRESETS["tiny"]).eval()
     latent_frames = (frames - 1) // 8 + 1
     with torch.no_grad():
-        video, features = decoder(torch.randn(1, 16, latent_frames, 2, 3), return_features=True)
+        z = torch.randn(1, 16, latent_frames, 2, 3)
+        video, features = decoder.forward_with_features(z, feature_blocks=[0, 1, 2, 3, 4])
+        torch.testing.assert_close(decoder(z), video)
+        _, some = decoder.forward_with_features(z, feature_blocks=[1, 3])
     assert video.shape == (1, 3, frames, 64, 96)
     assert len(features) == 5  # mid block and the four up blocks, for feature distillation
+    assert [f.shape for f in some] == [features[1].shape, features[3].shape]
+    assert features[0].shape[1] == 32 and features[4].shape[1] == 16  # widest first (mid), narrowest last
 
 
 @pytest.mark.parametrize(("frames", "height", "width"), [(9, 64, 96), (17, 72, 40), (1, 32, 32)])
@@ -105,8 +114,8 @@ def test_linear_path_autoencoder_adds_its_path_to_the_means_and_round_trips(tmp_
     torch.testing.assert_close(with_path.mean, plain[:, :16] + path)
     torch.testing.assert_close(with_path.logvar, plain[:, 16:].clamp(-30, 20))
     vae.save_pretrained(tmp_path / "vae")
-    loaded = load_vae(tmp_path / "vae")
+    loaded = load("vae", tmp_path / "vae")
     assert type(loaded) is LinearPathAutoencoder and list(loaded.config.block_out_channels) == [8, 16, 32, 32]
     with torch.no_grad():
         torch.testing.assert_close(loaded.encode(video).latent_dist.mean, with_path.mean)
-    assert type(vae_from_preset("small")) is LinearPathAutoencoder
+    assert type(build("vae", "small")) is LinearPathAutoencoder

@@ -10,7 +10,7 @@ import torch
 
 from mobilei2v import MobileI2VPipeline
 from mobilei2v.data import clips_csv
-from mobilei2v.data.video_io import write_video
+from mobilei2v.io.video import write_video
 
 
 @pytest.fixture(scope="package")

@@ -6,7 +6,12 @@ import pytest
 from mobilei2v.cli.main import main
 from mobilei2v.models.geometry import LatentGeometry
 from mobilei2v.training.config import (
-    ConfigError, DecoderTrainConfig, TrainConfig, check_geometry, config_from_dict, load_config,
+    ConfigError,
+    DecoderTrainConfig,
+    TrainConfig,
+    check_geometry,
+    config_from_dict,
+    load_config,
 )
 
 BASE = {"pipeline": "model", "output_dir": "run", "stages": [{"steps": 10, "latent_cache": "cache"}]}

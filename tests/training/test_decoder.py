@@ -11,10 +11,10 @@ from diffusers import AutoencoderKLLTXVideo
 
 from mobilei2v import LightDecoder
 from mobilei2v.cli.main import main
-from mobilei2v.data.reconstruction import reconstruction_psnr
-from mobilei2v.data.video_io import read_video
-from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
+from mobilei2v.io.video import read_video
+from mobilei2v.measures.reconstruction import reconstruction_psnr
 from mobilei2v.models.geometry import LatentGeometry
+from mobilei2v.models.light_decoder import LIGHT_DECODER_PRESETS
 from mobilei2v.models.vae import VAE_PRESETS, LinearPathAutoencoder, encode_video
 from mobilei2v.training.config import ConfigError, DecoderTrainConfig, config_from_dict
 from mobilei2v.training.datasets import VideoClipDataset

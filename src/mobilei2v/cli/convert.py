@@ -6,11 +6,10 @@ import argparse
 from pathlib import Path
 
 from ..diffusion.sampler import make_scheduler
-from ..files import atomic_output
-from ..models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
+from ..io.files import atomic_output, check_output
 from ..models.official import convert_official, load_official_state_dict
-from ..models.vae import load_vae
-from ..pipeline import MobileI2VPipeline, preset_or_folder
+from ..models.registry import build, load
+from ..pipeline import MobileI2VPipeline
 
 
 def add_parser(commands) -> None:
@@ -33,17 +32,14 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.output.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    check_output(args.output, args.overwrite)
     if args.light_decoder and not args.vae:
         raise ValueError("--light-decoder needs --vae (a pipeline folder needs the VAE's encoder)")
     denoiser = convert_official(load_official_state_dict(args.checkpoint, args.use_ema))
     with atomic_output(args.output, args.overwrite, directory=True) as tmp:
         if args.vae:
-            light = (preset_or_folder(LightDecoder, str(args.light_decoder), LIGHT_DECODER_PRESETS, "light decoder")
-                     if args.light_decoder else None)
-            pipe = MobileI2VPipeline(denoiser, load_vae(args.vae),
-                                     make_scheduler(), light)
+            light = build("light_decoder", str(args.light_decoder)) if args.light_decoder else None
+            pipe = MobileI2VPipeline(denoiser, load("vae", args.vae), make_scheduler(), light)
             pipe.save_pretrained(tmp)
         else:
             denoiser.save_pretrained(tmp)

@@ -14,7 +14,7 @@ from types import ModuleType
 from ..data import clips_csv
 from ..data.filter import CLARITY_MIN, DOVER_MIN, FLOW_RANGE, PSNR_MIN, default_rules, filter_rows
 from ..data.latent_cache import SHARD_SIZE, encode_csv
-from ..models.vae import load_vae
+from ..models.registry import load
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 
@@ -146,7 +146,7 @@ def run_cut(args: argparse.Namespace) -> int:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    vae = load_vae(args.vae) if args.vae else None
+    vae = load("vae", args.vae) if args.vae else None
     result = _library("score").score_csv(args.csv, args.output, vae=vae, overwrite=args.overwrite)
     print(f"scored {result.scored} clips ({_rate(result.scored, result.seconds)}); {result.already} of "
           f"{result.rows} rows were already scored; wrote {args.output}")
@@ -170,7 +170,7 @@ def run_filter(args: argparse.Namespace) -> int:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    vae = load_vae(args.vae)
+    vae = load("vae", args.vae)
     result = encode_csv(args.csv, args.output, vae, args.height, args.width, num_frames=args.frames,
                         shard_size=args.shard_size)
     print(f"encoded {result.encoded} clips ({_rate(result.encoded, result.seconds)}); {result.already} were "

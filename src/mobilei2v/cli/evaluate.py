@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..files import atomic_output
-from ..pipeline import SHIPPED_MODEL, load_pipeline
+from ..io.files import atomic_output, check_output
+from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline
 
 
 def add_parser(commands) -> None:
@@ -46,10 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.image_to_video import DEFAULT_SCORES, evaluate, format_table
 
     for output in (args.json, args.sheet):
-        if output is not None and output.exists() and not args.overwrite:
-            raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
-        if output is not None and not output.parent.is_dir():
-            raise ValueError(f"output folder does not exist: {output.parent}")
+        if output is not None:
+            check_output(output, args.overwrite)
     if args.sheet is not None and args.sheet.suffix.lower() != ".png":
         raise ValueError(f"--sheet must end in .png, got {args.sheet.name}")
     photos = holdout_paths()
@@ -60,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     scores = args.scores or list(DEFAULT_SCORES)
     if len(scores) < 2 or min(scores) < 0:
         raise ValueError("--scores: give at least two motion scores, none negative")
-    pipe = load_pipeline(args.model)
+    pipe = MobileI2VPipeline.from_pretrained(args.model)
     sheet_scores = tuple(s for s in scores if s in (2.0, 4.0)) or (max(scores),)
     report = evaluate(pipe, photos, scores, num_frames=args.frames, steps=args.steps, sigmas=args.sigmas,
                       seed=args.seed, sheet_photos=args.sheet_photos if args.sheet else 0, sheet_scores=sheet_scores)

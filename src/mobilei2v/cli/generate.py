@@ -7,9 +7,11 @@ from pathlib import Path
 
 import torch
 
-from ..data.video_io import VIDEO_SUFFIXES, write_video
+from ..io.files import check_output
+from ..io.images import load_image
+from ..io.video import VIDEO_SUFFIXES, write_video
 from ..models.geometry import LatentGeometry
-from ..pipeline import SHIPPED_MODEL, load_image, load_pipeline
+from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline
 
 
 def add_parser(commands) -> None:
@@ -48,14 +50,11 @@ def run(args: argparse.Namespace) -> int:
     # Everything that can be checked cheaply is checked before the model is loaded.
     if args.output.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"output must end in {' or '.join(VIDEO_SUFFIXES)}, got {args.output.name}")
-    if args.output.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
-    if not args.output.parent.is_dir():
-        raise ValueError(f"output folder does not exist: {args.output.parent}")
+    check_output(args.output, args.overwrite)
     image = load_image(args.image)
     LatentGeometry(temporal=1).check(args.frames, args.height, args.width)  # the frame rule needs the model
 
-    pipe = load_pipeline(args.model)
+    pipe = MobileI2VPipeline.from_pretrained(args.model)
     if args.dtype == "bf16":
         # torch's own `to`: diffusers' override warns about fp32 modules even when there are none.
         torch.nn.Module.to(pipe.denoiser, torch.bfloat16)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..files import atomic_output
+from ..io.files import atomic_output
 from ..models.light_decoder import LIGHT_DECODER_PRESETS
 from ..models.presets import DENOISER_PRESETS
 from ..models.vae import VAE_PRESETS

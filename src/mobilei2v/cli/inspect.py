@@ -8,8 +8,9 @@ from pathlib import Path
 
 import torch
 
-from ..models.presets import DENOISER_PRESETS, denoiser_from_preset
-from ..pipeline import load_pipeline
+from ..models.presets import DENOISER_PRESETS
+from ..models.registry import build
+from ..pipeline import MobileI2VPipeline
 
 
 def add_parser(commands) -> None:
@@ -41,9 +42,9 @@ def describe(denoiser) -> dict:
 def run(args: argparse.Namespace) -> int:
     if args.preset:
         with torch.device("meta"):  # count parameters without allocating them
-            info = {"preset": args.preset, **describe(denoiser_from_preset(args.preset))}
+            info = {"preset": args.preset, **describe(build("denoiser", args.preset))}
     else:
-        pipe = load_pipeline(args.model)
+        pipe = MobileI2VPipeline.from_pretrained(args.model)
         info = {"model": str(args.model), **describe(pipe.denoiser),
                 "vae_params": sum(p.numel() for p in pipe.vae.parameters()),
                 "light_decoder_params": sum(p.numel() for p in pipe.light_decoder.parameters())

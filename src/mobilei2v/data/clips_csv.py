@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..files import atomic_output
+from ..io.files import atomic_output, check_output
 
 COLUMNS = ("video_path", "text", "num_frames", "height", "width", "flow")
 # Score columns `data score` adds and `data filter` reads (`flow` is one of the authors' own columns).
@@ -53,10 +53,7 @@ def clip_output(out_dir: str | Path, overwrite: bool) -> tuple[Path, Path]:
     """(clips folder, CSV) of a step that makes clips: OUT/clips/ and OUT/clips.csv, which must not exist
     unless `overwrite`. The step creates the folder when it starts writing."""
     out_dir = Path(out_dir)
-    csv_path = out_dir / "clips.csv"
-    if csv_path.exists() and not overwrite:
-        raise FileExistsError(f"{csv_path} exists; pass --overwrite to replace it")
-    return out_dir / "clips", csv_path
+    return out_dir / "clips", check_output(out_dir / "clips.csv", overwrite, folder_made_later=True)
 
 
 def video_file(csv_path: str | Path, video_path: str) -> Path:

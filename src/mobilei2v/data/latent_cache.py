@@ -24,12 +24,12 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from ..files import atomic_output
+from ..io.files import atomic_output
+from ..io.video import VideoReadError, fit_frames, frames_to_video, read_video
 from ..models.geometry import LatentGeometry
 from ..models.vae import encode_video
 from .clips_csv import CLIP_FRAMES, number, read_rows, video_file
 from .skipped import SkippedInputs
-from .video_io import VideoReadError, fit_frames, frames_to_video, read_video
 
 INDEX = "index.json"
 FORMAT_VERSION = 1

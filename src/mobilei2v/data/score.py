@@ -17,12 +17,12 @@ import numpy as np
 from diffusers import AutoencoderKLLTXVideo
 from tqdm import tqdm
 
+from ..io.video import VideoReadError, read_video
+from ..measures.motion import motion_score
+from ..measures.quality import clarity_score
+from ..measures.reconstruction import reconstruction_psnr
 from .clips_csv import CLARITY, RECON_PSNR, Row, format_score, read_rows, video_file, write_rows
-from .motion import motion_score
-from .quality import clarity_score
-from .reconstruction import reconstruction_psnr
 from .skipped import SkippedInputs
-from .video_io import VideoReadError, read_video
 
 # Column → the scorer that fills it. `flow` is the authors' name for the motion score.
 SCORERS: dict[str, Callable[[np.ndarray], float]] = {"flow": motion_score, CLARITY: clarity_score}

@@ -20,100 +20,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..io.images import IMAGE_SUFFIXES
+from ..io.video import INPUT_VIDEO_SUFFIXES as VIDEO_SUFFIXES
+from ..io.video import VideoReadError, read_video, write_video
+from ..measures.motion import motion_score
+from .camera import CameraPath, camera_clip
 from .clips_csv import CLIP_FRAMES, Row, clip_output, clip_row, write_rows
 from .holdout import holdout_match, holdout_paths, training_media
-from .motion import motion_score
 from .skipped import SkippedInputs
-from .textures import TEXTURES, make_texture
-from .video_io import VideoReadError, fit_frames, read_video, write_video
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
-# Largest motion a path is drawn with. Pan in frame widths/heights per frame: at most 0.012 × 576 ≈ 6.9 px
-# per frame at the motion score's 576×320, just past the paper's 6.5 filter. Zoom: total scale change
-# over the clip. Rotation: total degrees over the clip.
-MAX_PAN = 0.012
-MAX_ZOOM = 1.5
-MAX_ROTATION = 15.0
-KINDS = ("pan", "zoom", "rotate", "mixed")
-
-
-@dataclass(frozen=True)
-class CameraPath:
-    """pan: (x, y) in frame widths and heights per frame; zoom: scale at the last frame over the first
-    (> 1 moves in); rotation: degrees turned by the last frame (counter-clockwise content)."""
-
-    pan: tuple[float, float] = (0.0, 0.0)
-    zoom: float = 1.0
-    rotation: float = 0.0
-
-    @classmethod
-    def random(cls, rng: np.random.Generator, kind: str | None = None, max_motion: float = 1.0) -> CameraPath:
-        """A path of one kind (random if None) with a random direction and a magnitude from 0 to the maximum,
-        `max_motion` times the default maxima."""
-        kind = kind or KINDS[rng.integers(len(KINDS))]
-        # combined motions, each smaller, stay in the same range
-        share = (0.5 if kind == "mixed" else 1.0) * max_motion
-        pan, zoom, rotation = (0.0, 0.0), 1.0, 0.0
-        if kind in ("pan", "mixed"):
-            speed, direction = rng.uniform(0, share * MAX_PAN), rng.uniform(0, 2 * np.pi)
-            pan = (speed * np.cos(direction), speed * np.sin(direction))
-        if kind in ("zoom", "mixed"):
-            zoom = float(np.exp(rng.uniform(-1, 1) * share * np.log(MAX_ZOOM)))
-        if kind in ("rotate", "mixed"):
-            rotation = float(rng.uniform(-1, 1) * share * MAX_ROTATION)
-        return cls((float(pan[0]), float(pan[1])), zoom, rotation)
-
-    def __str__(self) -> str:
-        return f"pan=({self.pan[0]:.4f},{self.pan[1]:.4f}) zoom={self.zoom:.3f} rotation={self.rotation:.2f}"
-
-    def maps(self, num_frames: int, height: int, width: int) -> list[np.ndarray]:
-        """Per frame, the 2×3 affine map from output pixels to canvas pixels, canvas centre at (0, 0).
-
-        The canvas is the image at the output's scale: at zoom 1 one canvas pixel is one output pixel.
-        """
-        maps = []
-        for t in range(num_frames):
-            u = t / max(num_frames - 1, 1)
-            scale = self.zoom ** -u  # canvas pixels per output pixel
-            angle = np.deg2rad(self.rotation * u)
-            rotate = scale * np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
-            centre = np.array([self.pan[0] * width, self.pan[1] * height]) * t
-            offset = centre - rotate @ np.array([width / 2, height / 2])
-            maps.append(np.concatenate([rotate, offset[:, None]], axis=1))
-        return maps
-
-
-def canvas_size(maps: list[np.ndarray], height: int, width: int) -> tuple[int, int]:
-    """(height, width) of a centred canvas that every frame's window stays inside."""
-    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], dtype=np.float64).T
-    reach = np.abs(np.concatenate([m @ corners for m in maps], axis=1)).max(axis=1)  # (x, y) half-extents
-    return int(np.ceil(2 * reach[1])) + 2, int(np.ceil(2 * reach[0])) + 2
-
-
-def render(canvas: np.ndarray, maps: list[np.ndarray], height: int, width: int) -> np.ndarray:
-    """Frames (T, H, W, 3) seen by the camera over a canvas whose centre is the maps' origin."""
-    shift = np.array([[0, 0, canvas.shape[1] / 2], [0, 0, canvas.shape[0] / 2]])
-    return np.stack([cv2.warpAffine(canvas, m + shift, (width, height), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                                    borderMode=cv2.BORDER_REFLECT) for m in maps])
-
-
-def camera_clip(image: np.ndarray | None, path: CameraPath, num_frames: int, height: int, width: int,
-                texture: tuple[str, np.random.Generator] | None = None) -> np.ndarray:
-    """A (T, H, W, 3) uint8 clip of `path` over `image` (resized to cover the canvas), or over a texture
-    (kind, generator) drawn at the canvas's size."""
-    maps = path.maps(num_frames, height, width)
-    canvas_h, canvas_w = canvas_size(maps, height, width)
-    if texture is not None:
-        canvas = make_texture(texture[0], canvas_h, canvas_w, texture[1])
-    else:
-        canvas = fit_frames(image[None], canvas_h, canvas_w)[0]
-    return render(canvas, maps, height, width)
+from .textures import TEXTURES
 
 
 @dataclass

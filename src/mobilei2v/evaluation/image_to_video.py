@@ -34,22 +34,15 @@ from PIL import Image
 from scipy.stats import spearmanr
 from tqdm import tqdm
 
-from ..data.motion import FLOW_SIZE, motion_score
-from ..data.reconstruction import reconstruction_psnr, round_trip
-from ..data.synth import CameraPath, camera_clip
-from ..pipeline import MobileI2VPipeline, load_image
-from .metrics import blockiness, motion_evenness, psnr, sharpness, temporal_quality, warp_fidelity
+from ..data.camera import pan_clip
+from ..io.images import load_image
+from ..measures.motion import motion_score
+from ..measures.reconstruction import reconstruction_psnr, round_trip
+from ..measures.video import blockiness, motion_evenness, psnr, sharpness, temporal_quality, warp_fidelity
+from ..pipeline import MobileI2VPipeline
 
 DEFAULT_SCORES = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
 SETS = ("generated", "input repeated", "ground truth", "autoencoder round trip")
-
-
-def pan_clip(photo: np.ndarray, score: float, angle: float, num_frames: int, height: int, width: int) -> np.ndarray:
-    """A pan over `photo` in direction `angle` (radians) whose motion score is `score`: a pan of v pixels
-    per frame at the scorer's 576×320 scores v, so the camera moves score/576 widths per frame along x."""
-    flow_height, flow_width = FLOW_SIZE
-    path = CameraPath(pan=(score * math.cos(angle) / flow_width, score * math.sin(angle) / flow_height))
-    return camera_clip(photo, path, num_frames, height, width)
 
 
 @dataclass

@@ -193,26 +193,32 @@ class LightDecoder(ModelMixin, ConfigMixin):
         return LatentGeometry(self.SPATIAL_COMPRESSION, 2 ** sum(self.config.temporal_upsample),
                               self.config.latent_channels)
 
-    def stages(self) -> list[nn.Module]:
-        """The modules in order; the outputs of mid_block and each up block are distillation features."""
+    def blocks(self) -> list[nn.Module]:
+        """The modules in order: conv_in, the mid block, the up blocks, the per-frame upsamplers. Feature
+        block b (for distillation) is the output of the mid block (b = 0) or of up block b − 1."""
         return [self.conv_in, self.mid_block, *self.up_blocks, self.frame_upsamplers]
 
-    def forward(self, latents: torch.Tensor, return_features: bool = False):
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) latents → (B, 3, t(T−1)+1, 32H, 32W) video in about [−1, 1], t the temporal
         compression."""
+        return self.forward_with_features(latents)[0]
+
+    def forward_with_features(self, latents: torch.Tensor,
+                              feature_blocks: Sequence[int] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """`forward`, plus the outputs of the feature blocks listed in `feature_blocks` (see `blocks`)."""
         x = latents.to(self.dtype)
         features = []
-        for i, stage in enumerate(self.stages()):
+        for i, block in enumerate(self.blocks()):
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                x = self._gradient_checkpointing_func(stage, x)
+                x = self._gradient_checkpointing_func(block, x)
             else:
-                x = stage(x)
-            if 0 < i < len(self.stages()) - 1:
+                x = block(x)
+            if i - 1 in feature_blocks and 0 < i < len(self.blocks()) - 1:
                 features.append(x)
         video = self.conv_out(F.silu(self.norm_out(x)))
         if self.linear_decode is not None:
             video = video + self.geometry.unpatchify(self.linear_decode(latents.to(self.dtype)))
-        return (video, features) if return_features else video
+        return video, features
 
 
 LIGHT_DECODER_PRESETS = {

@@ -1,10 +1,9 @@
-"""Named denoiser configurations. A preset is a set of `MobileI2VDenoiser` constructor arguments."""
+"""Named denoiser configurations. A preset is a set of `MobileI2VDenoiser` constructor arguments;
+`models.registry.build("denoiser", name)` makes one."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from .denoiser import MobileI2VDenoiser
 
 
 def _layout(num_blocks: int, softmax_every: int | None) -> tuple[str, ...]:
@@ -38,10 +37,3 @@ DENOISER_PRESETS: dict[str, dict[str, Any]] = {
         frequency_dim=32,
     ),
 }
-
-
-def denoiser_from_preset(name: str, **overrides: Any) -> MobileI2VDenoiser:
-    """A randomly initialised denoiser of a named preset (see `DENOISER_PRESETS`)."""
-    if name not in DENOISER_PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from: {', '.join(DENOISER_PRESETS)}")
-    return MobileI2VDenoiser(**{**DENOISER_PRESETS[name], **overrides})

@@ -10,8 +10,6 @@ turns frame 0 alone into latent frame 0).
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLLTXVideo
@@ -19,6 +17,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from .geometry import LatentGeometry
+
 
 class LinearPathAutoencoder(AutoencoderKLLTXVideo):
     """LTX-Video's autoencoder plus a linear path to the latent mean: a 1×1×1 conv of each latent
@@ -44,28 +43,6 @@ class LinearPathAutoencoder(AutoencoderKLLTXVideo):
 
 
 LOADER_BASE = ModelMixin  # what diffusers' pipeline loader looks up in this module (LinearPathAutoencoder)
-VAE_CLASSES = {cls.__name__: cls for cls in (AutoencoderKLLTXVideo, LinearPathAutoencoder)}
-
-
-def load_vae(path: str | Path) -> AutoencoderKLLTXVideo:
-    """An LTX VAE from a diffusers `AutoencoderKLLTXVideo` folder, or from a MobileI2V model folder's `vae`."""
-    path = Path(path)
-    if (path / "vae" / "config.json").is_file():
-        path = path / "vae"
-    config = path / "config.json"
-    if not config.is_file():
-        raise ValueError(f"not a VAE folder: {config} is missing (give an AutoencoderKLLTXVideo folder "
-                         "or a MobileI2V model folder)")
-    try:
-        class_name = json.loads(config.read_text()).get("_class_name")
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config} is corrupt: {err}") from None
-    if class_name not in VAE_CLASSES:
-        raise ValueError(f"{path} holds a {class_name!r}, not an {AutoencoderKLLTXVideo.__name__}")
-    try:
-        return VAE_CLASSES[class_name].from_pretrained(path).eval()
-    except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
-        raise ValueError(f"cannot load the VAE in {path}: {err}") from None
 
 
 @torch.no_grad()
@@ -99,7 +76,7 @@ VAE_PRESETS = {
     # decoder is the narrowest that keeps the shape: a placeholder that is never trained (a model that
     # ships one says so, and `generate` refuses to decode with it).
     "small": dict(
-        linear_path=True,
+        _class_name="LinearPathAutoencoder",
         block_out_channels=(32, 64, 128, 128),
         layers_per_block=(1, 1, 1, 1, 1),
         decoder_block_out_channels=(8, 16, 32, 32),
@@ -111,7 +88,7 @@ VAE_PRESETS = {
     # compression a from-scratch autoencoder keeps only each group of 8 frames' average: videos move in
     # jumps. Its LTX decoder is the same never-trained placeholder as `small`'s.
     "small-per-frame": dict(
-        linear_path=True,
+        _class_name="LinearPathAutoencoder",
         block_out_channels=(32, 64, 128, 128),
         layers_per_block=(1, 1, 1, 1),
         down_block_types=("LTXVideo095DownBlock3D",) * 3,
@@ -144,15 +121,3 @@ VAE_PRESETS = {
         decoder_layers_per_block=(1, 1, 1, 1, 1),
     ),
 }
-
-
-def vae_from_preset(name: str) -> AutoencoderKLLTXVideo:
-    """A randomly initialised VAE of a named preset (`linear_path=True` makes a LinearPathAutoencoder)."""
-    kwargs = dict(VAE_PRESETS[name])
-    cls = LinearPathAutoencoder if kwargs.pop("linear_path", False) else AutoencoderKLLTXVideo
-    return cls(**kwargs)
-
-
-def vae_preset_or_folder(name: str) -> AutoencoderKLLTXVideo:
-    """A VAE: randomly initialised from the preset `name`, or loaded from the folder `name`."""
-    return vae_from_preset(name) if name in VAE_PRESETS else load_vae(name)

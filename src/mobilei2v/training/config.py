@@ -54,9 +54,11 @@ class Validation:
 
 @dataclass(kw_only=True)
 class LoopConfig:
-    """What every training run has: where it writes, how it optimises, how often it saves."""
+    """What every training run has: where it writes, what it trains on (its stages: each trainer's own
+    kind), how it optimises, how often it saves."""
 
     output_dir: str
+    stages: list[Any]
     seed: int = 0
     optimizer: Literal["came", "adamw"] = "came"
     learning_rate: float = 1e-4

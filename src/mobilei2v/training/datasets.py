@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from ..data import clips_csv
 from ..data.latent_cache import LatentCache
-from ..data.video_io import fit_frames, frames_to_video, read_video
+from ..io.video import fit_frames, frames_to_video, read_video
 from ..models.geometry import LatentGeometry
 from .config import Stage
 

@@ -22,18 +22,17 @@ from diffusers import AutoencoderKLLTXVideo
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..data.reconstruction import reconstruction_psnr
-from ..files import atomic_output
-from ..models.light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
+from ..io.files import atomic_output
+from ..measures.reconstruction import reconstruction_psnr
 from ..models.geometry import LatentGeometry
-from ..models.vae import LinearPathAutoencoder, load_vae, vae_preset_or_folder
-from ..pipeline import preset_or_folder
+from ..models.light_decoder import LightDecoder
+from ..models.registry import build
+from ..models.vae import LinearPathAutoencoder
 from .checkpoints import latest_checkpoint
 from .config import DecoderStage, DecoderTrainConfig, check_geometry
 from .datasets import VideoClipDataset
 from .perceptual import LPIPS
 from .trainer import TrainingLoop
-
 
 DEEP_PATH_START = 0.1  # pca_init scales the deep paths' last convs by this
 
@@ -75,10 +74,10 @@ def pca_init(vae: AutoencoderKLLTXVideo, decoder: LightDecoder, stage: DecoderSt
 
 class DecoderTrainer(TrainingLoop):
     def __init__(self, config: DecoderTrainConfig, log=print):
-        decoder = preset_or_folder(LightDecoder, config.light_decoder, LIGHT_DECODER_PRESETS, "light_decoder")
+        decoder = build("light_decoder", config.light_decoder)
         parts = {"decoder": decoder}
         if config.mode == "distill":
-            self.teacher = load_vae(config.teacher).requires_grad_(False)
+            self.teacher = build("vae", config.teacher).requires_grad_(False)
             self.teacher_features = self._hook_teacher_features()
             if self.teacher.config.latent_channels != decoder.config.latent_channels:
                 raise ValueError(f"the teacher makes {self.teacher.config.latent_channels}-channel latents, the "
@@ -87,7 +86,7 @@ class DecoderTrainer(TrainingLoop):
             check_geometry(config, LatentGeometry.of(self.teacher))
         else:
             self.teacher = None
-            vae = vae_preset_or_folder(config.vae)
+            vae = build("vae", config.vae)
             vae.decoder.requires_grad_(False)  # the light decoder replaces it; DDP must not wait for its grads
             parts["vae"] = vae
             if LatentGeometry.of(vae) != decoder.geometry:
@@ -141,10 +140,9 @@ class DecoderTrainer(TrainingLoop):
                 if c.feature_blocks:  # without features to match, the teacher is the frozen encoder alone
                     self.teacher.decode(latents)
                 teacher = list(self.teacher_features)
-            reconstruction, student = model["decoder"](latents, return_features=True)
+            reconstruction, student = model["decoder"].forward_with_features(latents, c.feature_blocks)
             loss = self._reconstruction_loss(reconstruction, video)
-            for b in c.feature_blocks:
-                feature = student[b]
+            for b, feature in zip(sorted(set(c.feature_blocks)), student):
                 if str(b) in model["projections"]:
                     feature = model["projections"][str(b)](feature)
                 loss = loss + c.feature_weight * F.mse_loss(feature, teacher[b]) / len(c.feature_blocks)
@@ -185,10 +183,10 @@ class DecoderTrainer(TrainingLoop):
         return float(1.0 / latents.std())
 
     def export(self) -> None:
-        """`output_dir/final/light_decoder` (and `/vae` when trained from scratch, with its scaling factor
+        """`final_dir/light_decoder` (and `/vae` when trained from scratch, with its scaling factor
         measured), EMA weights."""
         model = self.ema_copy()
-        with atomic_output(self.output_dir / "final", overwrite=True, directory=True) as tmp:
+        with atomic_output(self.final_dir, overwrite=True, directory=True) as tmp:
             model["decoder"].save_pretrained(tmp / "light_decoder")
             if "vae" in model:
                 model["vae"].register_to_config(scaling_factor=self.latent_scale(model["vae"]))

@@ -22,11 +22,11 @@ from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from ..data.video_io import write_video
 from ..diffusion.loss import flow_matching_loss
-from ..files import atomic_output
+from ..io.files import atomic_output
+from ..io.video import write_video
 from ..models.vae import encode_video
-from ..pipeline import MobileI2VPipeline, load_pipeline
+from ..pipeline import MobileI2VPipeline
 from .checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import LoopConfig, Stage, TrainConfig, check_geometry
 from .datasets import stage_dataset
@@ -105,7 +105,13 @@ class TrainingLoop:
     def loss(self, model: torch.nn.Module, batch: dict) -> torch.Tensor:
         raise NotImplementedError
 
-    def export(self) -> Path:
+    @property
+    def final_dir(self) -> Path:
+        """Where `export` writes the finished model."""
+        return self.output_dir / "final"
+
+    def export(self) -> None:
+        """Write the finished model (EMA weights) to `final_dir`."""
         raise NotImplementedError
 
     def validate(self, step: int) -> None:
@@ -166,13 +172,12 @@ class TrainingLoop:
                         self.validate(step)
             stage_start = stage_end
         progress.close()
-        final = self.output_dir / "final"
         if accelerator.is_main_process:
             self.export()
-            self.log(f"wrote {final}")
+            self.log(f"wrote {self.final_dir}")
         accelerator.wait_for_everyone()
         accelerator.end_training()  # last: it also takes the process group down
-        return final
+        return self.final_dir
 
     def _optimizer_step(self, batches: Iterator[dict]) -> tuple[float, float]:
         """One optimizer step over `gradient_accumulation_steps` micro-batches; (mean loss, seconds)."""
@@ -202,7 +207,7 @@ class DenoiserTrainer(TrainingLoop):
     """`mobilei2v train`: the denoiser with the flow-matching loss (SPEC §4)."""
 
     def __init__(self, config: TrainConfig, log=print):
-        self.pipe = load_pipeline(config.pipeline)
+        self.pipe = MobileI2VPipeline.from_pretrained(config.pipeline)
         self.pipe.vae.requires_grad_(False).eval()
         check_geometry(config, self.pipe.geometry)
         if config.gradient_checkpointing:
@@ -243,5 +248,5 @@ class DenoiserTrainer(TrainingLoop):
 
     def export(self) -> None:
         """The EMA pipeline to `output_dir/final` (what `mobilei2v generate --model` takes)."""
-        with atomic_output(self.output_dir / "final", overwrite=True, directory=True) as tmp:
+        with atomic_output(self.final_dir, overwrite=True, directory=True) as tmp:
             self._ema_pipeline().save_pretrained(tmp)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..files import atomic_output
+from .files import atomic_output
 
 # Output container → (codec, pixel format). H.264 needs even sizes, which the pipeline guarantees.
 _FORMATS = {".mp4": ("libx264", "yuv420p"), ".gif": ("gif", "rgb8")}

@@ -1,4 +1,4 @@
-"""VAE reconstruction PSNR: how well the LTX VAE can represent a clip (the paper keeps PSNR > 32 dB).
+"""Autoencoder round trips, and the reconstruction PSNR: how well the VAE can represent a clip (the paper keeps PSNR > 32 dB).
 
 A clip the VAE cannot reproduce teaches the denoiser latents that decode to something else; the paper
 drops them. PSNR is over all pixels of all frames, on the 0–255 scale, of the clip after an encode
@@ -7,14 +7,14 @@ drops them. PSNR is over all pixels of all frames, on the 0–255 scale, of the 
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from diffusers import AutoencoderKLLTXVideo
 
+from ..io.video import frames_to_video
 from ..models.geometry import SIZE_MULTIPLE, LatentGeometry
 from ..models.vae import decode_latents, encode_video
-from .video_io import frames_to_video
+from .video import psnr
 
 
 def round_trip(vae: AutoencoderKLLTXVideo, frames: np.ndarray,
@@ -36,6 +36,4 @@ def round_trip(vae: AutoencoderKLLTXVideo, frames: np.ndarray,
 def reconstruction_psnr(vae: AutoencoderKLLTXVideo, frames: np.ndarray,
                         decoder: torch.nn.Module | None = None) -> float:
     """PSNR (dB, 0–255 scale) of uint8 (T, H, W, 3) frames after a VAE round trip (`round_trip`)."""
-    frames, recon = round_trip(vae, frames, decoder)
-    mse = np.mean((recon.astype(np.float64) - frames.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+    return psnr(*round_trip(vae, frames, decoder))

@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 
 from mobilei2v.data.filter import CLARITY_MIN
-from mobilei2v.data.quality import clarity_score
-from mobilei2v.data.video_io import read_video
+from mobilei2v.io.video import read_video
+from mobilei2v.measures.quality import clarity_score
 
 
 def test_sharp_footage_passes_and_blurred_footage_fails(bunny):

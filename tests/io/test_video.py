@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mobilei2v.data.video_io import VideoReadError, fit_frames, read_video
+from mobilei2v.io.video import VideoReadError, fit_frames, read_video
 
 
 @pytest.mark.parametrize(("case", "reason"), [

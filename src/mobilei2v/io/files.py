@@ -14,14 +14,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-@contextmanager
-def atomic_output(path: str | Path, overwrite: bool = False, directory: bool = False) -> Iterator[Path]:
-    """Yield a temporary path (a file, or with `directory` an empty folder) that becomes `path` on exit."""
+def check_output(path: str | Path, overwrite: bool = False, folder_made_later: bool = False) -> Path:
+    """`path`, after checking that it may be written: FileExistsError if it exists and `overwrite` is not
+    given, ValueError if its folder does not exist (unless the caller makes it: `folder_made_later`).
+    Commands call it before any work, so that a long run never ends in an error it could have given at
+    the start."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-    if not path.parent.is_dir():
+    if not folder_made_later and not path.parent.is_dir():
         raise ValueError(f"output folder does not exist: {path.parent}")
+    return path
+
+
+@contextmanager
+def atomic_output(path: str | Path, overwrite: bool = False, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path (a file, or with `directory` an empty folder) that becomes `path` on exit."""
+    path = check_output(path, overwrite)
     prefix = f".{path.name}.partial-"
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .motion import optical_flow, warp
+
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """PSNR (dB, 0–255 scale) between two uint8 arrays of the same shape, over `mask`'s pixels if given."""
@@ -21,25 +23,6 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
-def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dense optical flow (H, W, 2) from frame a to frame b: a(x) ≈ b(x + flow(x)). DIS, as the motion score."""
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(_gray(a), _gray(b), None)
-
-
-def _gray(frame: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-
-
-def _warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """image(x + flow(x)), and the mask of the pixels whose source lies inside the image."""
-    h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
-    warped = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-    return warped, inside if inside.any() else np.ones_like(inside)
-
-
 def motion_evenness(frames: np.ndarray) -> float:
     """min / median over the consecutive frame pairs of the mean flow magnitude: 1 when every frame moves
     alike, 0 when some frames do not move while others jump (a video that moves in steps: most pairs
@@ -47,9 +30,7 @@ def motion_evenness(frames: np.ndarray) -> float:
     above 0.01 px), where evenness means nothing."""
     if len(frames) < 3:
         raise ValueError(f"motion evenness needs at least 3 frames, got {len(frames)}")
-    gray = [_gray(f) for f in frames]
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    magnitudes = np.array([np.linalg.norm(flow.calc(a, b, None), axis=-1).mean() for a, b in zip(gray, gray[1:])])
+    magnitudes = np.array([np.linalg.norm(optical_flow(a, b), axis=-1).mean() for a, b in zip(frames, frames[1:])])
     still = 0.01  # px: DIS's noise floor on identical frames is far below
     if magnitudes.max() < still:
         return float("nan")
@@ -64,17 +45,15 @@ def warp_fidelity(frames: np.ndarray, photo: np.ndarray) -> tuple[float, float]:
     whatever its motion; one that is the photo moved by any flow scores high."""
     if len(frames) < 2 or frames.shape[1:] != photo.shape:
         raise ValueError(f"warp fidelity needs ≥ 2 frames of the photo's shape {photo.shape}, got {frames.shape}")
-    first = _gray(frames[0])
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     scores = []
     for frame in frames[1:]:
-        warped, inside = _warp(photo, dis.calc(_gray(frame), first, None))  # frame(x) ≈ frame0(x + flow(x))
+        warped, inside = warp(photo, optical_flow(frame, frames[0]))  # frame(x) ≈ frame0(x + flow(x))
         scores.append(psnr(frame, warped, inside))
     return float(np.mean(scores)), float(np.min(scores))
 
 
 def _laplacian_variance(image: np.ndarray) -> float:
-    return float(cv2.Laplacian(_gray(image), cv2.CV_64F).var())
+    return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
 
 
 def sharpness(frames: np.ndarray) -> float:
@@ -113,7 +92,7 @@ def temporal_quality(frames: np.ndarray) -> tuple[float, float]:
         raise ValueError(f"temporal quality needs at least 2 frames, got {len(frames)}")
     psnrs, flickers = [], []
     for a, b in zip(frames, frames[1:]):
-        warped, inside = _warp(b, _flow(a, b))
+        warped, inside = warp(b, optical_flow(a, b))
         psnrs.append(psnr(warped, a, inside))
         flickers.append(abs(float(warped[inside].astype(np.float64).mean() - a[inside].astype(np.float64).mean())))
     return float(np.mean(psnrs)), float(np.mean(flickers))

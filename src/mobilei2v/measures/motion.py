@@ -16,6 +16,23 @@ import numpy as np
 FLOW_SIZE = (320, 576)  # (H, W) at which flow is measured: scores are pixels at this size
 
 
+def optical_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dense flow (H, W, 2) from uint8 RGB frame a to frame b, at their own size: a(x) ≈ b(x + flow(x))."""
+    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (a, b)]
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(*gray, None)
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """image(x + flow(x)), and the mask of the pixels whose source lies inside the image (all of them if
+    none does)."""
+    h, w = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+    warped = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+    return warped, inside if inside.any() else np.ones_like(inside)
+
+
 def motion_score(frames: np.ndarray) -> float:
     """Mean |flow| (pixels per frame pair at 576×320) of uint8 (T, H, W, 3) frames, T ≥ 2."""
     if len(frames) < 2:

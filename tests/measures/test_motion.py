@@ -3,10 +3,10 @@ import pytest
 from PIL import Image
 
 from mobilei2v.data.holdout import holdout_paths
-from mobilei2v.data.motion import FLOW_SIZE, motion_score
 from mobilei2v.data.synth import CameraPath, camera_clip
 from mobilei2v.data.textures import make_texture
-from mobilei2v.data.video_io import fit_frames, read_video, write_video
+from mobilei2v.io.video import fit_frames, read_video, write_video
+from mobilei2v.measures.motion import FLOW_SIZE, motion_score
 
 
 @pytest.mark.parametrize("speed", [0.5, 2.0, 5.0])

@@ -1,0 +1,1 @@
+"""Files in and out: atomic writes, images, videos (PyAV), and model folders checked before loading."""

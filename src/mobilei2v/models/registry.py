@@ -1,0 +1,86 @@
+"""One place to build or load a model part: each component's classes and its named presets.
+
+`build("denoiser", "mobilei2v-270m")` makes a randomly initialised part from a preset (a named set of
+constructor arguments, kept beside its model: `DENOISER_PRESETS`, `VAE_PRESETS`, `LIGHT_DECODER_PRESETS`);
+`build("vae", "runs/vae/final/vae")` loads a saved one, after checking the folder; `load` takes folders
+only (where a preset's random weights would be a silent mistake: the VAE that encodes a data set). A preset or a saved
+config may name its class with `_class_name` (diffusers' own key): the VAE's `LinearPathAutoencoder`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from diffusers import AutoencoderKLLTXVideo
+from diffusers.models.modeling_utils import ModelMixin
+
+from ..io.model_folder import check_safetensors
+from .denoiser import MobileI2VDenoiser
+from .light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
+from .presets import DENOISER_PRESETS
+from .vae import VAE_PRESETS, LinearPathAutoencoder
+
+
+@dataclass(frozen=True)
+class Component:
+    classes: tuple[type[ModelMixin], ...]  # what a saved folder may hold; the first is a preset's default
+    presets: dict[str, dict[str, Any]]
+    what: str  # for messages
+
+    def class_named(self, name: str | None, source: str) -> type[ModelMixin]:
+        by_name = {cls.__name__: cls for cls in self.classes}
+        if name is None:
+            return self.classes[0]
+        if name not in by_name:
+            raise ValueError(f"{source} holds a {name!r}, not a {' or '.join(by_name)} ({self.what})")
+        return by_name[name]
+
+
+COMPONENTS = {
+    "denoiser": Component((MobileI2VDenoiser,), DENOISER_PRESETS, "denoiser"),
+    "vae": Component((AutoencoderKLLTXVideo, LinearPathAutoencoder), VAE_PRESETS, "VAE"),
+    "light_decoder": Component((LightDecoder,), LIGHT_DECODER_PRESETS, "light decoder"),
+}
+
+
+def build(component: str, name: str | Path, **overrides: Any) -> ModelMixin:
+    """A `component` ("denoiser", "vae" or "light_decoder"): randomly initialised from the preset `name`
+    (with constructor `overrides`), or loaded from the saved folder `name` (a component folder, or a
+    MobileI2V model folder holding one)."""
+    if component not in COMPONENTS:
+        raise ValueError(f"unknown component {component!r}; choose from: {', '.join(COMPONENTS)}")
+    spec = COMPONENTS[component]
+    if str(name) in spec.presets:
+        kwargs = {**spec.presets[str(name)], **overrides}
+        return spec.class_named(kwargs.pop("_class_name", None), f"preset {name!r}")(**kwargs)
+    if overrides:
+        raise ValueError(f"constructor overrides apply to presets only, and {name!r} is not one")
+    return load(component, name)
+
+
+def load(component: str, folder: str | Path) -> ModelMixin:
+    """A saved `component` from its folder, or from a MobileI2V model folder holding one (checked first:
+    ValueError naming what is missing, damaged or of another class)."""
+    spec = COMPONENTS[component]
+    folder = Path(folder)
+    if (folder / component / "config.json").is_file():  # a whole model's folder: take its part
+        folder = folder / component
+    config = folder / "config.json"
+    if not config.is_file():
+        raise ValueError(f"not a {spec.what} folder: {config} is missing (give a saved {spec.what} or a model "
+                         f"folder{'' if str(folder) in spec.presets else ', or for a new one a preset: ' + ', '.join(spec.presets)})")
+    try:
+        class_name = json.loads(config.read_text()).get("_class_name")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
+        raise ValueError(f"{config} is corrupt: {err}") from None
+    cls = spec.class_named(class_name, str(folder))
+    weights = folder / "diffusion_pytorch_model.safetensors"
+    if weights.is_file():
+        check_safetensors(weights)
+    try:
+        return cls.from_pretrained(folder).eval()
+    except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
+        raise ValueError(f"cannot load the {spec.what} in {folder}: {err}") from None
