@@ -80,8 +80,13 @@ def test_trains_from_a_latent_cache_with_progressive_stages(model_dir, clips_fil
         encode_csv(clips_file, tmp_path / f"cache{size}", pipe.vae, size, size, num_frames=9, progress=False)
     stages = [{"steps": 3, "latent_cache": str(tmp_path / "cache32"), "batch_size": 2},
               {"steps": 3, "latent_cache": str(tmp_path / "cache64"), "batch_size": 2}]
-    final = DenoiserTrainer(config_from_dict(make_config(model_dir, clips_file, tmp_path / "run", stages=stages)),
-                    log=lambda m: None).train()
+    trainer = DenoiserTrainer(config_from_dict(make_config(model_dir, clips_file, tmp_path / "run", stages=stages)),
+                              log=lambda m: None)
+    grids = []
+    original = trainer.loss
+    trainer.loss = lambda model, batch: grids.append(tuple(batch["latents"].shape[-2:])) or original(model, batch)
+    final = trainer.train()
+    assert grids == [(1, 1)] * 3 + [(2, 2)] * 3  # each stage reads its own cache: 32 px, then 64 px clips
     assert any(not torch.equal(weights(final)[n], t) for n, t in weights(model_dir).items())
 
 
