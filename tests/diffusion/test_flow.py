@@ -36,7 +36,7 @@ def test_default_schedule_is_shifted_linspace(denoiser):
     sample_latents(recorder, make_scheduler(), torch.randn(1, 16, 1, 2, 2), torch.tensor([2.0]), 3,
                    num_inference_steps=30, progress=False)
     sigma = torch.linspace(1, 0, 31)[:-1].double()
-    expected = 1000 * 3 * sigma / (1 + 2 * sigma)  # SPEC §4, s = 3
+    expected = 1000 * 3 * sigma / (1 + 2 * sigma)  # docs/architecture.md §4, s = 3
     seen = torch.stack([t[0, 1] for _, t in recorder.calls]).double()
     torch.testing.assert_close(seen, expected, rtol=1e-5, atol=1e-3)
 

@@ -12,10 +12,10 @@ def count(preset: str) -> int:
 
 
 def test_paper_preset_matches_spec_parameter_count_and_layout():
-    assert count("mobilei2v-270m") == 264_855_296  # SPEC §2: 264.86 M without the text projector
+    assert count("mobilei2v-270m") == 264_855_296  # docs/architecture.md §2: 264.86 M without the text projector
     model_types = DENOISER_PRESETS["mobilei2v-270m"]["attention_types"]
     assert [i for i, kind in enumerate(model_types) if kind == "softmax"] == [7, 15]
-    # SPEC §2: linear block 15,335,424, softmax block 15,336,576 (the qkv bias).
+    # docs/architecture.md §2: linear block 15,335,424, softmax block 15,336,576 (the qkv bias).
     assert count("mobilei2v-270m-linear") == 264_855_296 - 2 * (15_336_576 - 15_335_424)
     assert count("mobilei2v-270m-softmax") == 264_855_296 + 14 * (15_336_576 - 15_335_424)
 

@@ -15,7 +15,7 @@ from mobilei2v.diffusion import frame_timesteps
 from mobilei2v.models.denoiser import MobileI2VDenoiser
 from mobilei2v.models.official import CheckpointError, convert_official, load_official_state_dict
 
-# A copy of shared/reference/official_mobiledit_300m_state_dict.txt: every tensor name and shape.
+# The authors' checkpoint layout, as its state dict lists it: every tensor name and shape.
 LAYOUT = Path(__file__).parent / "fixtures" / "official_mobiledit_300m_state_dict.txt"
 UNUSED = ("y_embedder", "attention_y_norm", "pos_embed", "pos_embed_temporal")
 # hidden 1152 (16 heads) → 144 (2 heads): the same layout, small enough to build per test.
@@ -90,7 +90,7 @@ def converted(official):
 def test_converted_model_matches_the_authors_forward(converted, official):
     model, _ = converted
     used = sum(v.numel() for k, v in official.items() if not k.startswith(UNUSED))
-    assert sum(p.numel() for p in model.parameters()) == used == 264_855_296  # SPEC §2: 264.86 M
+    assert sum(p.numel() for p in model.parameters()) == used == 264_855_296  # docs/architecture.md §2: 264.86 M
     assert_matches_reference(model, official, *sample_inputs())
 
 

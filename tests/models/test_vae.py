@@ -23,7 +23,7 @@ def tiny_vae():
 def test_light_decoder_full_config_has_spec_size():
     with torch.device("meta"):
         model = LightDecoder()
-    assert sum(p.numel() for p in model.parameters()) == 41_896_023  # SPEC §3: ≈ 41.9 M
+    assert sum(p.numel() for p in model.parameters()) == 41_896_023  # docs/architecture.md §3: ≈ 41.9 M
 
 
 def test_shipped_presets_keep_the_32x32x8_compression_and_128_channels():

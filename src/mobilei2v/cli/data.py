@@ -1,4 +1,4 @@
-"""`mobilei2v data STEP`: prepare training data (SPEC §7): cut, score, filter, encode, synth.
+"""`mobilei2v data STEP`: prepare training data (docs/architecture.md §8): cut, score, filter, encode, synth.
 
 Every step reads and writes the authors' CSV (`video_path,text,num_frames,height,width,flow`). A bad
 video or image is counted, reported and skipped; the run goes on.

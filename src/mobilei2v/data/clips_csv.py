@@ -1,4 +1,4 @@
-"""The authors' training CSV: `video_path,text,num_frames,height,width,flow` (SPEC §7).
+"""The authors' training CSV: `video_path,text,num_frames,height,width,flow` (docs/architecture.md §8).
 
 A CSV made here works with their code and theirs works here: those six columns come first, in that
 order; score columns and any columns a CSV already had follow. `flow` is the motion score. A relative

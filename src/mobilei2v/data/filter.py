@@ -1,4 +1,4 @@
-"""`data filter`: keep the rows whose scores pass the paper's thresholds (SPEC §7)."""
+"""`data filter`: keep the rows whose scores pass the paper's thresholds (docs/architecture.md §8)."""
 
 from __future__ import annotations
 

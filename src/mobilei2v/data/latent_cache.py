@@ -3,7 +3,7 @@
 A cache is a folder:
 - `shard-00000.safetensors`, ...: per clip `K`, tensors `K.video` (C, T', H', W') fp32 (the posterior
   mean of the whole clip), `K.reference` (C, 1, H', W') fp32 (frame 0 encoded alone: the reference latent
-  of SPEC §4) and `K.motion_score` (a 0-d fp32: the CSV's `flow`).
+  of docs/architecture.md §4) and `K.motion_score` (a 0-d fp32: the CSV's `flow`).
 - `index.json`: the VAE config and latent scale, the clip size (frames, height, width) and, per clip, its
   key, shard, video_path and motion score.
 Shards hold `shard_size` clips and are written, then the index, atomically: an interrupted run loses at

@@ -1,4 +1,4 @@
-"""Rectified flow: noising, σ schedules, the training loss and the Euler sampler (SPEC §4)."""
+"""Rectified flow: noising, σ schedules, the training loss and the Euler sampler (docs/architecture.md §4)."""
 
 from .flow import frame_timesteps, logit_normal_sigmas, noise_latents
 from .loss import flow_matching_loss

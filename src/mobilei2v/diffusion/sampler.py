@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from .flow import frame_timesteps
 
-# The teacher's σ-schedule shift (SPEC §4): σ' = sσ / (1 + (s − 1)σ) over linspace(1 → 0).
+# The teacher's σ-schedule shift (docs/architecture.md §4): σ' = sσ / (1 + (s − 1)σ) over linspace(1 → 0).
 DEFAULT_SHIFT = 3.0
 
 
@@ -62,7 +62,7 @@ def sample_latents(
     else:
         if num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
-        # The scheduler applies its shift to these, giving shift-warped linspace(1 → 0) (SPEC §4).
+        # The scheduler applies its shift to these, giving shift-warped linspace(1 → 0) (docs/architecture.md §4).
         unshifted = torch.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
         scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler.config)
         scheduler.set_timesteps(sigmas=unshifted.tolist(), device=reference_latent.device)

@@ -1,9 +1,9 @@
-"""The motion score: how much a clip moves, in the units the denoiser is conditioned on (SPEC §2, §7).
+"""The motion score: how much a clip moves, in the units the denoiser is conditioned on (docs/architecture.md §1, §8).
 
 Mean optical-flow magnitude in pixels per frame, over every consecutive frame pair, on frames resized to
 320×576 (H×W, aspect not kept): the OpenSora convention the authors' scores follow. They measured flow with
 UniMatch; here it is OpenCV's DIS (preset "medium"), a classical dense flow that needs no weights and
-recovers known translations to within 1 % at this size (tests/data/test_motion.py). A pan of v pixels per
+recovers known translations to within 1 % at this size (tests/measures/test_motion.py). A pan of v pixels per
 frame at 576×320 scores v. On textureless regions and very large motions the two methods differ, so treat
 a score from here and one from UniMatch as the same scale, not the same number.
 """

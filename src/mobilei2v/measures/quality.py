@@ -1,6 +1,6 @@
 """A no-reference quality score that needs no weights: `clarity`, 0–100, higher is better.
 
-The paper filters clips by DOVER ≥ 70 (SPEC §7). DOVER is not used here: its model code is not
+The paper filters clips by DOVER ≥ 70 (docs/architecture.md §8). DOVER is not used here: its model code is not
 installable from a package registry (it is run from its own repository, and PyPI's `dover` is an
 unrelated tool) and its weights are a download this project cannot make or test. `clarity` is the
 documented stand-in, computed on three frames (first, middle, last), each resized to 320×576 grey:

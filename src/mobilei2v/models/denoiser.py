@@ -1,4 +1,4 @@
-"""The MobileI2V denoiser: a hybrid linear/softmax DiT over video latents (SPEC §2).
+"""The MobileI2V denoiser: a hybrid linear/softmax DiT over video latents (docs/architecture.md §2).
 
 latents (B, C, T, H, W) → one token per latent position (frame-major, then row, then column) →
 blocks modulated per latent frame by the timestep and the motion score → velocity (B, C, T, H, W).

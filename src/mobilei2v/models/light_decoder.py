@@ -1,11 +1,11 @@
-"""A light video decoder for LTX-style latents, after Turbo-VAED (SPEC §3).
+"""A light video decoder for LTX-style latents, after Turbo-VAED (docs/architecture.md §3).
 
 latent (B, C, T, H, W) → conv_in → mid block → up blocks (each: a channel-changing resnet, a decoupled
 3-D pixel-shuffle upsampler, resnets) → two per-frame [RMSNorm, SiLU, conv 3×3, pixel-shuffle 2]
 stages in place of LTX's patch-4 unpatchify → RMSNorm, SiLU, conv → RGB (B, 3, 8(T−1)+1, 32H, 32W).
 The widest stages use depthwise-separable 3-D convs, which is most of the saving over LTX's decoder.
 
-Two departures from Turbo-VAED's code, both where SPEC §3 says otherwise: the last norm is an RMSNorm
+Two departures from Turbo-VAED's code, both where docs/architecture.md §3 says otherwise: the last norm is an RMSNorm
 (their code has a BatchNorm3d, whose batch statistics are fragile at batch size 1), and every resnet
 uses SiLU (theirs switches to ReLU after an upsampler). The parameter count is the same, 41,896,023.
 """
@@ -177,7 +177,7 @@ class LightDecoder(ModelMixin, ConfigMixin):
                                           next(upsamplers) if upsample[i] else False))
             channels = block_out_channels[i]
         self.frame_upsamplers = nn.Sequential(FrameUpsampler(channels), FrameUpsampler(channels // 4))
-        # SPEC §3's last RMSNorm. It fixes the magnitude of the 4 channels left after the pixel shuffles, so
+        # docs/architecture.md §3's last RMSNorm. It fixes the magnitude of the 4 channels left after the pixel shuffles, so
         # a pixel's colour must be coded in the direction of a 4-vector: fine when distilling from a trained
         # teacher, but from scratch it learns grey blobs for hundreds of steps. Small models may leave it out.
         self.norm_out = ChannelRMSNorm() if final_norm else nn.Identity()

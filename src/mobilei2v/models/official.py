@@ -1,6 +1,6 @@
 """Load a checkpoint in the authors' layout ("Mobiledit_300M_P1_D16") into `MobileI2VDenoiser`.
 
-`../shared/reference/official_mobiledit_300m_state_dict.txt` lists every tensor of that layout. The
+`tests/models/fixtures/official_mobiledit_300m_state_dict.txt` lists every tensor of that layout. The
 1×1 convs become Linears (same numbers, reshaped); the unused caption projector and `pos_embed`
 buffers are dropped; anything else missing, unexpected or mis-shaped is an error.
 """

@@ -1,4 +1,4 @@
-"""The LTX-Video VAE (diffusers' `AutoencoderKLLTXVideo`) as the pipeline uses it (SPEC §3).
+"""The LTX-Video VAE (diffusers' `AutoencoderKLLTXVideo`) as the pipeline uses it (docs/architecture.md §3).
 
 Videos are (B, 3, T, H, W) in [−1, 1]. Latents are raw encoder means times the VAE's saved
 `scaling_factor` (1.0 by default, as the authors use: no mean/std normalisation). Heights and widths are

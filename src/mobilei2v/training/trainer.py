@@ -1,4 +1,4 @@
-"""The training loop on accelerate, and the denoiser's rectified-flow trainer (SPEC §4, §7).
+"""The training loop on accelerate, and the denoiser's rectified-flow trainer (docs/architecture.md §4, §8).
 
 One code path for a CPU laptop and a GPU cluster: `mobilei2v train` runs single-process, and the same
 command under `accelerate launch` or `torchrun` runs DDP (or FSDP) with accelerate doing all the
@@ -204,7 +204,7 @@ class TrainingLoop:
 
 
 class DenoiserTrainer(TrainingLoop):
-    """`mobilei2v train`: the denoiser with the flow-matching loss (SPEC §4)."""
+    """`mobilei2v train`: the denoiser with the flow-matching loss (docs/architecture.md §4)."""
 
     def __init__(self, config: TrainConfig, log=print):
         self.pipe = MobileI2VPipeline.from_pretrained(config.pipeline)
@@ -223,7 +223,7 @@ class DenoiserTrainer(TrainingLoop):
             latents, reference = batch["latents"], batch["reference_latent"]
         else:
             video = batch["video"]  # (B, 3, T, H, W) in [−1, 1]
-            # The reference latent is frame 0 encoded alone, exactly as at sampling time (SPEC §4).
+            # The reference latent is frame 0 encoded alone, exactly as at sampling time (docs/architecture.md §4).
             latents, reference = encode_video(self.pipe.vae, video), encode_video(self.pipe.vae, video[:, :, :1])
         return flow_matching_loss(model, latents, reference, batch["motion_score"],
                                   mask_reference=self.config.mask_reference)
