@@ -20,12 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from mobilei2v import build
+from mobilei2v import LatentGeometry, build
 from mobilei2v.diffusion import frame_timesteps
 from mobilei2v.evaluation.resources import peak_rss_gib
 from mobilei2v.runtime import keep_freed_memory
 
-GRIDS = {"1280x720x17": (3, 23, 40), "512x288x17": (3, 9, 16)}  # latent (T', H', W')
+LTX_VIDEO = LatentGeometry(32, 8, 128)  # both models run on LTX-Video's latents
+GRIDS = {size: LTX_VIDEO.latent_grid(17, height, width)  # latent (T', H', W')
+         for size, (height, width) in {"1280x720x17": (720, 1280), "512x288x17": (288, 512)}.items()}
 TEXT_TOKENS = 128  # LTX-Video's prompt length
 
 
@@ -58,7 +60,7 @@ def ours(grid, dtype):
     torch.manual_seed(0)  # the same weights for every precision
     model = build("denoiser", "mobilei2v-270m").eval()
     torch.nn.Module.to(model, dtype)  # torch's own `to`: diffusers' override warns needlessly
-    latents = torch.randn(1, 128, *grid).to(dtype)
+    latents = torch.randn(1, LTX_VIDEO.channels, *grid).to(dtype)
     timestep, motion = frame_timesteps(torch.ones(1) * 0.7, grid[0]), torch.ones(1) * 2.0
     rope = model.rope_tables(grid, device=latents.device)
     return model, lambda: model(latents, timestep, motion, rope)

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from mobilei2v import build
+from mobilei2v import LatentGeometry, build
 from mobilei2v.diffusion import flow_matching_loss
 from mobilei2v.evaluation.resources import peak_rss_gib
 from mobilei2v.runtime import keep_freed_memory
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     height, width = map(int, args.size.split("x"))
-    grid = (3, height // 32, width // 32)
+    grid = LatentGeometry(32, 8, 128).latent_grid(17, height, width)  # the 270m's LTX-Video latents
     if args.probe:
         print(json.dumps(probe(args.probe[0], args.probe[1] == "1", grid, args.steps, args.batch)))
         return
