@@ -68,56 +68,35 @@ def decode_latents(decoder: torch.nn.Module, latents: torch.Tensor, height: int,
     return video[..., :height, :width].float().clamp(-1, 1)
 
 
+# LTX-Video 0.9.5's spatial-only downsampling blocks, three of them after the patch-4 input: 32×32
+# spatial compression with every frame its own latent frame (temporal compression 1).
+_PER_FRAME = dict(
+    down_block_types=("LTXVideo095DownBlock3D",) * 3,
+    spatio_temporal_scaling=(True, True, True),
+    downsample_type=("spatial",) * 3,
+    spatial_compression_ratio=32,
+    temporal_compression_ratio=1,
+)
+# The narrowest LTX decoder that keeps the shape: the small models decode with their light decoder, and
+# this one is a placeholder that is never trained (a model that ships one says so, and `generate`
+# refuses to decode with it).
+_PLACEHOLDER_DECODER = dict(decoder_block_out_channels=(8, 16, 32, 32), decoder_layers_per_block=(1, 1, 1, 1, 1))
+
 VAE_PRESETS = {
     # LTX-Video 0.9.0's VAE: diffusers' default configuration (419 M parameters).
     "ltx-video": {},
-    # The shipped model's encoder (4.8 M + the 0.4 M linear path): LTX-Video's 32×32×8 compression and
-    # 128 latent channels at a quarter of the width. It decodes with the light decoder, so its own LTX
-    # decoder is the narrowest that keeps the shape: a placeholder that is never trained (a model that
-    # ships one says so, and `generate` refuses to decode with it).
-    "small": dict(
-        _class_name="LinearPathAutoencoder",
-        block_out_channels=(32, 64, 128, 128),
-        layers_per_block=(1, 1, 1, 1, 1),
-        decoder_block_out_channels=(8, 16, 32, 32),
-        decoder_layers_per_block=(1, 1, 1, 1, 1),
-    ),
-    # The shipped model v2's encoder (2.7 M + the 0.4 M linear path): 32×32 spatial compression with 128
-    # channels, as LTX-Video, but every frame its own latent frame (temporal compression 1): LTX-Video
-    # 0.9.5's spatial-only downsampling blocks, three of them after the patch-4 input. At 8× temporal
-    # compression a from-scratch autoencoder keeps only each group of 8 frames' average: videos move in
-    # jumps. Its LTX decoder is the same never-trained placeholder as `small`'s.
-    "small-per-frame": dict(
-        _class_name="LinearPathAutoencoder",
-        block_out_channels=(32, 64, 128, 128),
-        layers_per_block=(1, 1, 1, 1),
-        down_block_types=("LTXVideo095DownBlock3D",) * 3,
-        spatio_temporal_scaling=(True, True, True),
-        downsample_type=("spatial",) * 3,
-        spatial_compression_ratio=32,
-        temporal_compression_ratio=1,
-        decoder_block_out_channels=(8, 16, 32, 32),
-        decoder_layers_per_block=(1, 1, 1, 1, 1),
-    ),
-    # For tests: `small-per-frame`'s geometry (32×32×1) with 16 latent channels and a few thin layers.
-    "tiny-per-frame": dict(
-        latent_channels=16,
-        block_out_channels=(8, 16, 32, 32),
-        layers_per_block=(1, 1, 1, 1),
-        down_block_types=("LTXVideo095DownBlock3D",) * 3,
-        spatio_temporal_scaling=(True, True, True),
-        downsample_type=("spatial",) * 3,
-        spatial_compression_ratio=32,
-        temporal_compression_ratio=1,
-        decoder_block_out_channels=(8, 16, 32, 32),
-        decoder_layers_per_block=(1, 1, 1, 1, 1),
-    ),
-    # For tests: the same 32×32×8 compression with 16 latent channels and a few thin layers.
-    "tiny": dict(
-        latent_channels=16,
-        block_out_channels=(8, 16, 32, 32),
-        decoder_block_out_channels=(8, 16, 32, 32),
-        layers_per_block=(1, 1, 1, 1, 1),
-        decoder_layers_per_block=(1, 1, 1, 1, 1),
-    ),
+    # The first shipped model's encoder (4.8 M + the 0.4 M linear path): LTX-Video's 32×32×8 compression
+    # and 128 latent channels at a quarter of the width.
+    "small": dict(_class_name="LinearPathAutoencoder", block_out_channels=(32, 64, 128, 128),
+                  layers_per_block=(1, 1, 1, 1, 1), **_PLACEHOLDER_DECODER),
+    # The shipped model's encoder (2.7 M + the 0.4 M linear path): `small` with per-frame latents. At 8×
+    # temporal compression a from-scratch autoencoder keeps only each group of 8 frames' average: videos
+    # move in jumps.
+    "small-per-frame": dict(_class_name="LinearPathAutoencoder", block_out_channels=(32, 64, 128, 128),
+                            layers_per_block=(1, 1, 1, 1), **_PER_FRAME, **_PLACEHOLDER_DECODER),
+    # For tests: the real compressions (32×32×8, and per frame) with 16 latent channels and thin layers.
+    "tiny": dict(latent_channels=16, block_out_channels=(8, 16, 32, 32), layers_per_block=(1, 1, 1, 1, 1),
+                 **_PLACEHOLDER_DECODER),
+    "tiny-per-frame": dict(latent_channels=16, block_out_channels=(8, 16, 32, 32), layers_per_block=(1, 1, 1, 1),
+                           **_PER_FRAME, **_PLACEHOLDER_DECODER),
 }
