@@ -168,3 +168,23 @@ def test_the_shipped_model_loads_through_diffusers_generic_loader():
 
     pipe = DiffusionPipeline.from_pretrained(SHIPPED_MODEL)
     assert type(pipe) is MobileI2VPipeline and pipe.light_decoder is not None
+
+
+def test_callback_on_step_end_sees_every_step_and_may_replace_the_latents(tiny_pipeline, photo):
+    seen = []
+
+    def record(pipe, step_index, timestep, callback_kwargs):
+        seen.append((pipe, step_index, float(timestep), callback_kwargs["latents"].shape))
+        return {}
+
+    plain = generate(tiny_pipeline, photo, output_type="latent", callback_on_step_end=record).frames
+    assert [s[1] for s in seen] == [0, 1, 2] and all(s[0] is tiny_pipeline for s in seen)
+    assert seen[0][2] > seen[1][2] > seen[2][2]  # σ falls: the timesteps the sampler stepped through
+    assert all(s[3] == plain.shape for s in seen)
+    torch.testing.assert_close(generate(tiny_pipeline, photo, output_type="latent").frames, plain)
+
+    def zero_after_last_step(pipe, step_index, timestep, callback_kwargs):
+        return {"latents": torch.zeros_like(callback_kwargs["latents"])} if step_index == 2 else {}
+
+    zeroed = generate(tiny_pipeline, photo, output_type="latent", callback_on_step_end=zero_after_last_step).frames
+    assert not zeroed.any()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import diffusers
@@ -134,6 +135,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         decoder: str | None = None,
         output_type: str = "np",
         progress: bool = True,
+        callback_on_step_end: Callable[[MobileI2VPipeline, int, torch.Tensor, dict], dict] | None = None,
     ) -> MobileI2VPipelineOutput:
         """Animate `image` (a path, a PIL image, or a (B, 3, H, W) tensor in [−1, 1]).
 
@@ -142,6 +144,8 @@ class MobileI2VPipeline(DiffusionPipeline):
         resized to cover it and centre-cropped. num_frames: k·t+1, t the VAE's temporal compression (8k+1 for LTX-Video's; `geometry`). sigmas: explicit σ per step for a
         distilled model (overrides num_inference_steps). generator: one, or one per image (each video's
         noise then depends on its own generator alone). decoder: "ltx" or "light".
+        callback_on_step_end(pipe, step_index, timestep, {"latents": latents}) -> dict: called after each
+        denoising step, as in diffusers; a "latents" entry in the dict it returns replaces the latents.
         """
         height = height or self.config.default_height
         width = width or self.config.default_width
@@ -163,8 +167,10 @@ class MobileI2VPipeline(DiffusionPipeline):
 
         start = time.perf_counter()
         latent_frames = self.geometry.latent_grid(num_frames, height, width)[0]
+        step_callback = partial(callback_on_step_end, self) if callback_on_step_end else None
         latents = sample_latents(self.denoiser, self.scheduler, reference_latent, motion.to(self.device),
-                                 latent_frames, num_inference_steps, sigmas, generator, progress=progress)
+                                 latent_frames, num_inference_steps, sigmas, generator, progress=progress,
+                                 callback_on_step_end=step_callback)
         timings["denoise"] = time.perf_counter() - start
         timings["denoise_per_step"] = timings["denoise"] / (len(sigmas) if sigmas else num_inference_steps)
         if output_type == "latent":

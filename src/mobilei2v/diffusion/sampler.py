@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
@@ -43,6 +43,7 @@ def sample_latents(
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     noise: torch.Tensor | None = None,
     progress: bool = True,
+    callback_on_step_end: Callable[[int, torch.Tensor, dict], dict] | None = None,
 ) -> torch.Tensor:
     """Integrate the flow from noise (σ = 1) to data (σ = 0); returns (B, C, T, H, W) latents.
 
@@ -52,6 +53,8 @@ def sample_latents(
     (a distilled student's list, e.g. [1.0] or [1.0, 0.5]), used unshifted; the final 0 is implied.
     A list of generators, one per video, gives each video the noise its generator alone would (as in
     diffusers): a video does not depend on the others in its batch.
+    `callback_on_step_end(step_index, timestep, {"latents": latents})` runs after each step (progress
+    reports, inspection); a "latents" entry in the dict it returns replaces the latents.
     """
     B, C, _, H, W = reference_latent.shape
     if sigmas is not None:
@@ -80,4 +83,6 @@ def sample_latents(
         velocity = denoiser(latents.to(denoiser.dtype), timestep, motion_score, rope)
         latents = scheduler.step(velocity.float(), t, latents).prev_sample  # x + (σ_next − σ)·v
         latents[:, :, :1] = reference_latent
+        if callback_on_step_end is not None:
+            latents = callback_on_step_end(i, t, {"latents": latents}).get("latents", latents)
     return latents
