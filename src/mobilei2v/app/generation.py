@@ -93,9 +93,10 @@ def read_photo(path: str | Path) -> Image.Image:
         raise ValueError(f"{path.name} is {megabytes:.0f} MB; photos up to {MAX_PHOTO_MB} MB are accepted")
     try:
         with Image.open(path) as image:  # reads the header only
-            if image.width * image.height > MAX_PHOTO_PIXELS:
-                raise ValueError(f"{path.name} is {image.width}×{image.height} ({image.width * image.height / 1e6:.0f} "
-                                 f"megapixels); photos up to {MAX_PHOTO_PIXELS / 1e6:g} megapixels are accepted")
+            pixels = image.width * image.height
+            if pixels > MAX_PHOTO_PIXELS:
+                raise ValueError(f"{path.name} is {image.width}×{image.height} ({pixels / 1e6:.0f} megapixels); "
+                                 f"photos up to {MAX_PHOTO_PIXELS / 1e6:g} megapixels are accepted")
             return ImageOps.exif_transpose(image).convert("RGB")
     except Image.DecompressionBombError:  # Image.open's own refusal, at twice Pillow's bound (far above ours)
         raise ValueError(f"{path.name} has too many pixels; photos up to {MAX_PHOTO_PIXELS / 1e6:g} megapixels "
