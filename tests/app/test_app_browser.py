@@ -31,7 +31,7 @@ ROOT = Path(__file__).parents[2]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Generous: a healthy run waits a few seconds at most, but CI may share its 2 cores with other work.
-TIMEOUT_MS = 180_000
+TIMEOUT_MS = 300_000
 VIDEO_LOADED = "() => { const v = document.querySelector('#video video'); return v !== null && v.readyState >= 1 }"
 
 
