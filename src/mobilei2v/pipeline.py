@@ -170,7 +170,8 @@ class MobileI2VPipeline(DiffusionPipeline):
         step_callback = partial(callback_on_step_end, self) if callback_on_step_end else None
         latents = sample_latents(self.denoiser, self.scheduler, reference_latent, motion.to(self.device),
                                  latent_frames, num_inference_steps, sigmas, generator, progress=progress,
-                                 callback_on_step_end=step_callback)
+                                 callback_on_step_end=step_callback,
+                                 residual=self.denoiser.config.reference_residual)
         timings["denoise"] = time.perf_counter() - start
         timings["denoise_per_step"] = timings["denoise"] / (len(sigmas) if sigmas else num_inference_steps)
         if output_type == "latent":

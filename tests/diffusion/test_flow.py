@@ -103,3 +103,42 @@ def test_logit_normal_sigmas_are_in_range_and_centred():
     sigma = logit_normal_sigmas(20000, generator=torch.Generator().manual_seed(0))
     assert (sigma > 0).all() and (sigma < 1).all()
     assert abs(sigma.median().item() - 0.5) < 0.02
+
+
+class StillVideoDenoiser(torch.nn.Module):
+    """The exact velocity of a still video in residual mode: every frame's residual is 0, so v = ε = x_σ/σ."""
+
+    dtype = torch.float32
+
+    def rope_tables(self, grid):
+        return None
+
+    def forward(self, latents, timestep, motion_score, rope=None):
+        sigma = (timestep / 1000).clamp_min(1e-6)[:, None, :, None, None]  # (B, 1, T, 1, 1)
+        return latents / sigma
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_residual_mode_integrates_differences_from_the_reference(residual):
+    reference = torch.randn(2, 4, 1, 3, 3)
+    latents = sample_latents(StillVideoDenoiser(), make_scheduler(), reference, torch.ones(2), 5, num_inference_steps=4,
+                             generator=torch.Generator().manual_seed(0), progress=False, residual=residual)
+    # The velocity drives every frame to 0: in residual mode that is the reference repeated (a still
+    # video), otherwise black latents.
+    expected = reference.expand(-1, -1, 5, -1, -1) if residual else torch.cat(
+        [reference, torch.zeros(2, 4, 4, 3, 3)], dim=2)
+    torch.testing.assert_close(latents, expected, rtol=0, atol=1e-5)
+
+
+def test_residual_loss_is_zero_for_a_still_clip_when_the_noise_is_predicted(denoiser):
+    reference = torch.randn(1, 16, 1, 2, 2)
+    still = reference.expand(-1, -1, 3, -1, -1).clone()
+    noise = torch.randn(still.shape)
+
+    class PredictsTheNoise(torch.nn.Module):
+        def forward(self, latents, timestep, motion_score):
+            return noise
+
+    loss = lambda residual: flow_matching_loss(PredictsTheNoise(), still, reference, torch.ones(1),  # noqa: E731
+                                               residual=residual, sigma=torch.tensor([0.5]), noise=noise)
+    assert loss(True) == 0 and loss(False) > 0.5

@@ -14,6 +14,7 @@ def flow_matching_loss(
     motion_score: torch.Tensor,
     *,
     mask_reference: bool = True,
+    residual: bool = False,
     sigma: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
@@ -24,9 +25,13 @@ def flow_matching_loss(
     which replaces latent frame 0 of the noisy input (timestep 0), exactly as at sampling time.
     mask_reference: leave frame 0 out of the loss. The authors keep it, which trains the model to
     predict pure noise at a position whose input is clean; masking it is the default.
+    residual: the flow runs on each frame's difference from the reference latent (the denoiser's
+    `reference_residual`); frame 0 of the input is still the clean reference.
     sigma, noise: fixed values instead of logit-normal σ and Gaussian ε (for tests and distillation).
     """
     B, _, T = latents.shape[:3]
+    if residual:
+        latents = latents - reference_latent  # (B, C, T, H, W): frame 0's residual is 0
     if sigma is None:
         sigma = logit_normal_sigmas(B, generator=generator, device=latents.device)
     if noise is None:

@@ -43,6 +43,7 @@ def sample_latents(
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     noise: torch.Tensor | None = None,
     progress: bool = True,
+    residual: bool = False,
     callback_on_step_end: Callable[[int, torch.Tensor, dict], dict] | None = None,
 ) -> torch.Tensor:
     """Integrate the flow from noise (σ = 1) to data (σ = 0); returns (B, C, T, H, W) latents.
@@ -52,7 +53,8 @@ def sample_latents(
     warps linspace(1 → 0) over `num_inference_steps`. `sigmas` instead gives the exact σ of each step
     (a distilled student's list, e.g. [1.0] or [1.0, 0.5]), used unshifted; the final 0 is implied.
     A list of generators, one per video, gives each video the noise its generator alone would (as in
-    diffusers): a video does not depend on the others in its batch.
+    diffusers): a video does not depend on the others in its batch. `residual` (a denoiser with
+    `reference_residual`) integrates each frame's difference from the reference, added back at the end.
     `callback_on_step_end(step_index, timestep, {"latents": latents})` runs after each step (progress
     reports, inspection); a "latents" entry in the dict it returns replaces the latents.
     """
@@ -85,4 +87,6 @@ def sample_latents(
         latents[:, :, :1] = reference_latent
         if callback_on_step_end is not None:
             latents = callback_on_step_end(i, t, {"latents": latents}).get("latents", latents)
+    if residual:
+        latents[:, :, 1:] += reference_latent
     return latents

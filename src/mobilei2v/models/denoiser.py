@@ -42,7 +42,12 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
     own position, concatenated as extra input channels (as Stable Video Diffusion conditions). The paper's
     model reaches the reference only through attention, which a small model trained briefly does not learn
     to use: later frames drift from the photo. Latent frame 0 of the input is the clean reference at every
-    call (the sampler and the loss write it), so the denoiser takes it from there."""
+    call (the sampler and the loss write it), so the denoiser takes it from there.
+
+    `reference_residual` (off in the paper's presets): the flow runs on each frame's difference from the
+    reference latent instead of the frame itself (the loss and the sampler read this switch). A still
+    video is then the zero residual, which a fresh model predicts from its first steps; what it learns is
+    the motion. Frame 0 of the input stays the clean reference."""
 
     _supports_gradient_checkpointing = True
 
@@ -61,6 +66,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         qk_norm_eps: float = 1e-5,
         linear_attention_eps: float = 1e-8,
         reference_concat: bool = False,
+        reference_residual: bool = False,
     ):
         super().__init__()
         if hidden_size % num_heads or (hidden_size // num_heads) % 6:

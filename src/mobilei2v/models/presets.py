@@ -25,11 +25,13 @@ DENOISER_PRESETS: dict[str, dict[str, Any]] = {
         hidden_size=288, num_heads=4, ffn_hidden_size=720, attention_types=_layout(8, 4),
     ),
     # The shipped model v2's denoiser (4.2 M): the same hybrid layout at width 192, with the reference
-    # latent beside every frame's (`reference_concat`). Its autoencoder keeps every frame, so a 256²×17
+    # latent beside every frame's (`reference_concat`) and the flow on differences from it
+    # (`reference_residual`). Its autoencoder keeps every frame, so a 256²×17
     # video is 1,088 tokens (192 at 8× temporal compression): the narrower width keeps 30 steps at about
     # the old model's time on 2 CPU cores.
     "mobilei2v-small-ref": dict(
         hidden_size=192, num_heads=4, ffn_hidden_size=480, attention_types=_layout(8, 4), reference_concat=True,
+        reference_residual=True,
     ),
     # For tests: same design, a few hundred thousand parameters, 16 latent channels.
     "mobilei2v-tiny": dict(

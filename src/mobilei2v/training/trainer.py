@@ -226,7 +226,8 @@ class DenoiserTrainer(TrainingLoop):
             # The reference latent is frame 0 encoded alone, exactly as at sampling time (docs/architecture.md §4).
             latents, reference = encode_video(self.pipe.vae, video), encode_video(self.pipe.vae, video[:, :, :1])
         return flow_matching_loss(model, latents, reference, batch["motion_score"],
-                                  mask_reference=self.config.mask_reference)
+                                  mask_reference=self.config.mask_reference,
+                                  residual=self.pipe.denoiser.config.reference_residual)
 
     def _ema_pipeline(self) -> MobileI2VPipeline:
         return MobileI2VPipeline(self.ema_copy(), self.pipe.vae, self.pipe.scheduler, self.pipe.light_decoder,
