@@ -13,11 +13,7 @@ from pathlib import Path
 import diffusers
 import numpy as np
 import torch
-from diffusers import (
-    AutoencoderKLLTXVideo,
-    DiffusionPipeline,
-    FlowMatchEulerDiscreteScheduler,
-)
+from diffusers import AutoencoderKLLTXVideo, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 
 from .diffusion.sampler import DEFAULT_SHIFT, make_scheduler, sample_latents
@@ -88,7 +84,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         missing, partial, truncated or foreign folder fails with a ValueError that names what is wrong."""
         path = check_model_folder(pretrained_model_name_or_path, cls.__name__, cls.COMPONENTS,
                                   cls._optional_components)
-        for name in COMPONENTS:
+        for name in COMPONENTS:  # the model parts (the scheduler's config is checked with the folder)
             if (config := Path(path) / name / "config.json").is_file():
                 check_config(name, config)
         try:

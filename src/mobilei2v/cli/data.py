@@ -12,14 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..data import clips_csv
-from ..data.filter import (
-    CLARITY_MIN,
-    DOVER_MIN,
-    FLOW_RANGE,
-    PSNR_MIN,
-    default_rules,
-    filter_rows,
-)
+from ..data.filter import CLARITY_MIN, DOVER_MIN, FLOW_RANGE, PSNR_MIN, default_rules, filter_rows
 from ..data.latent_cache import SHARD_SIZE, encode_csv
 from ..io.video import check_fps
 from ..models.registry import load

@@ -12,12 +12,7 @@ from ..io.files import check_output
 from ..io.images import load_image
 from ..io.video import VIDEO_SUFFIXES, check_fps, write_video
 from ..models.geometry import LatentGeometry
-from ..pipeline import (
-    SHIPPED_MODEL,
-    MobileI2VPipeline,
-    check_fits_in_memory,
-    check_motion_scores,
-)
+from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_fits_in_memory, check_motion_scores
 from .arguments import seed
 
 

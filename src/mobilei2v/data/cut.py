@@ -20,13 +20,7 @@ from scenedetect.backends.pyav import VideoStreamAv
 from scenedetect.video_stream import VideoOpenFailure
 from tqdm import tqdm
 
-from ..io.video import (
-    INPUT_VIDEO_SUFFIXES,
-    VideoReader,
-    VideoReadError,
-    fit_frames,
-    write_video,
-)
+from ..io.video import INPUT_VIDEO_SUFFIXES, VideoReader, VideoReadError, fit_frames, write_video
 from .clips_csv import CLIP_FRAMES, Row, clip_output, clip_row, write_rows
 from .skipped import SkippedInputs
 

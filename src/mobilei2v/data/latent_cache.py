@@ -60,8 +60,8 @@ def _read_index(path: Path) -> dict:
         raise ValueError(f"{path} is corrupt: {err}") from None
     if not isinstance(index, dict) or not isinstance(index.get("clips"), list) or not all(
             isinstance(clip, dict) and {"key", "shard", "video_path"} <= clip.keys() for clip in index["clips"]):
-        raise ValueError(f"{path} is corrupt: not a latent-cache index (an object whose clips list key, shard "
-                         "and video_path)")
+        raise ValueError(f"{path} is corrupt: not a latent-cache index (an object with a list of clips, each "
+                         "with a key, a shard and a video_path)")
     return index
 
 

@@ -22,16 +22,7 @@ from ..io.video import VideoReadError, read_video
 from ..measures.motion import motion_score
 from ..measures.quality import clarity_score
 from ..measures.reconstruction import reconstruction_psnr
-from .clips_csv import (
-    CLARITY,
-    RECON_PSNR,
-    Row,
-    format_score,
-    number,
-    read_rows,
-    video_file,
-    write_rows,
-)
+from .clips_csv import CLARITY, RECON_PSNR, Row, format_score, number, read_rows, video_file, write_rows
 from .skipped import SkippedInputs
 
 # Column → the scorer that fills it. `flow` is the authors' name for the motion score.

@@ -38,14 +38,7 @@ from ..data.camera import pan_clip
 from ..io.images import load_image
 from ..measures.motion import motion_score
 from ..measures.reconstruction import reconstruction_psnr, round_trip
-from ..measures.video import (
-    blockiness,
-    motion_evenness,
-    psnr,
-    sharpness,
-    temporal_quality,
-    warp_fidelity,
-)
+from ..measures.video import blockiness, motion_evenness, psnr, sharpness, temporal_quality, warp_fidelity
 from ..pipeline import MobileI2VPipeline
 
 DEFAULT_SCORES = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0)

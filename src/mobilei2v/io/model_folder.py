@@ -37,7 +37,7 @@ def check_model_folder(path: str | Path, class_name: str, components: tuple[str,
             raise ValueError(f"the model folder is incomplete: {config} is missing")
         if component == "scheduler":
             _check_scheduler(config)
-        if component != "scheduler":
+        else:
             if not any((folder / name).is_file() for name in _WEIGHT_FILES):
                 raise ValueError(f"the model folder is incomplete: {folder / _WEIGHT_FILES[0]} is missing")
             if (folder / _WEIGHT_FILES[0]).is_file():

@@ -98,13 +98,13 @@ def check_config(component: str, config: Path) -> type[ModelMixin]:
         raise ValueError(f"{config} is corrupt: it holds a JSON {type(values).__name__}, not an object of settings")
     cls = spec.class_named(values.get("_class_name"), str(config.parent))
     for key, parameter in inspect.signature(cls.__init__).parameters.items():
-        default, value = parameter.default, values.get(key)
-        if key in values and type(default) in (int, float, bool, str) and value is not None:
-            fits = isinstance(value, type(default)) and not (type(default) is not bool and isinstance(value, bool))
-            if type(default) is float and isinstance(value, int) and not isinstance(value, bool):
-                fits = True
-            if not fits:
-                raise ValueError(f"{config}: {key} must be a {type(default).__name__}, got {value!r}")
+        expected, value = type(parameter.default), values.get(key)
+        if expected not in (int, float, bool, str) or value is None:
+            continue
+        # JSON has one number type: an int is a fine float, but true is no number.
+        allowed = (int, float) if expected is float else (expected,)
+        if not isinstance(value, allowed) or (expected is not bool and isinstance(value, bool)):
+            raise ValueError(f"{config}: {key} must be a {expected.__name__}, got {value!r}")
     return cls
 
 
