@@ -125,7 +125,7 @@ def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     scale = max(height / h, width / w)
     crop_w, crop_h = width / scale, height / scale
     left, top = (w - crop_w) / 2, (h - crop_h) / 2
-    box = (left, top, left + crop_w, top + crop_h)
+    box = (max(0.0, left), max(0.0, top), min(w, left + crop_w), min(h, top + crop_h))  # PIL refuses -1e-13
     return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.BICUBIC, box=box))
                      for f in frames])
 
