@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from numbers import Integral
 from pathlib import Path
 
 import diffusers
@@ -20,7 +23,7 @@ from .io.model_folder import check_model_folder
 from .models.denoiser import MobileI2VDenoiser
 from .models.geometry import LatentGeometry
 from .models.light_decoder import LightDecoder
-from .models.registry import build
+from .models.registry import COMPONENTS, build, check_config, check_finite_weights
 from .models.vae import decode_latents, encode_video
 
 # The small model trained on a CPU with this project's commands and shipped inside the package
@@ -82,10 +85,19 @@ class MobileI2VPipeline(DiffusionPipeline):
         missing, partial, truncated or foreign folder fails with a ValueError that names what is wrong."""
         path = check_model_folder(pretrained_model_name_or_path, cls.__name__, cls.COMPONENTS,
                                   cls._optional_components)
+        for name in COMPONENTS:  # the model parts (the scheduler's config is checked with the folder)
+            if (config := Path(path) / name / "config.json").is_file():
+                check_config(name, config)
         try:
-            return super().from_pretrained(path, **kwargs)
-        except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
+            pipe = super().from_pretrained(path, **kwargs)
+        except ValueError as err:  # our own checks, e.g. parts that do not fit: already say what is wrong
             raise ValueError(f"cannot load the model in {path}: {err}") from None
+        except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
+            raise ValueError(f"cannot load the model in {path}: {type(err).__name__}: {err}") from None
+        for name in cls.COMPONENTS:
+            if isinstance(module := getattr(pipe, name), torch.nn.Module):
+                check_finite_weights(module, Path(path) / name)
+        return pipe
 
     @classmethod
     def assemble(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,
@@ -150,12 +162,15 @@ class MobileI2VPipeline(DiffusionPipeline):
         height = height or self.config.default_height
         width = width or self.config.default_width
         self.geometry.check(num_frames, height, width)
+        check_fits_in_memory(num_frames, height, width)
+        if sigmas is None and (isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, Integral)):
+            raise ValueError(f"num_inference_steps must be a whole number, got {num_inference_steps!r}")
         if output_type not in ("np", "pt", "latent"):
             raise ValueError(f"output_type must be 'np', 'pt' or 'latent', got {output_type!r}")
         chosen_decoder = self.decoder_for(decoder)
         pixels = self._images_to_tensor(image, height, width)
         batch = pixels.shape[0]
-        motion = torch.as_tensor(motion_score, dtype=torch.float32).reshape(-1)
+        motion = torch.tensor(check_motion_scores(motion_score), dtype=torch.float32)
         if len(motion) not in (1, batch):
             raise ValueError(f"give one motion score, or one per image ({batch}), not {len(motion)}")
         motion = motion.expand(batch).clone()
@@ -172,6 +187,7 @@ class MobileI2VPipeline(DiffusionPipeline):
                                  latent_frames, num_inference_steps, sigmas, generator, progress=progress,
                                  callback_on_step_end=step_callback,
                                  residual=self.denoiser.config.reference_residual)
+        _check_finite(latents)
         timings["denoise"] = time.perf_counter() - start
         timings["denoise_per_step"] = timings["denoise"] / (len(sigmas) if sigmas else num_inference_steps)
         if output_type == "latent":
@@ -179,6 +195,7 @@ class MobileI2VPipeline(DiffusionPipeline):
 
         start = time.perf_counter()
         video = decode_latents(chosen_decoder, latents, height, width, self.vae.config.scaling_factor)
+        _check_finite(video)
         timings["decode"] = time.perf_counter() - start
         timings["total"] = timings["encode"] + timings["denoise"] + timings["decode"]
         frames = (video.permute(0, 2, 1, 3, 4) + 1) / 2  # (B, T, 3, H, W) in [0, 1]
@@ -192,9 +209,46 @@ class MobileI2VPipeline(DiffusionPipeline):
             if image.ndim != 4 or image.shape[1] != 3 or tuple(image.shape[-2:]) != (height, width):
                 raise ValueError(f"a tensor image must be (B, 3, {height}, {width}) in [-1, 1], "
                                  f"got {tuple(image.shape)}")
+            if not image.is_floating_point():
+                raise ValueError(f"a tensor image must hold floats in [-1, 1], got {image.dtype} (for 0-255 "
+                                 "pixels: image / 127.5 - 1)")
+            if not torch.isfinite(image).all() or image.abs().max() > 1 + 1e-3:
+                raise ValueError(f"a tensor image must hold finite values in [-1, 1], got min {image.min().item():g}, "
+                                 f"max {image.max().item():g}")
             return image.float()
+        if isinstance(image, np.ndarray) and image.ndim == 4:  # (B, H, W, C), as diffusers pipelines take
+            image = list(image)
         images = image if isinstance(image, (list, tuple)) else [image]
+        if not images:
+            raise ValueError("give at least one image")
         return torch.cat([image_to_tensor(load_image(img), height, width) for img in images])
+
+
+def check_motion_scores(motion_score: float | Sequence[float]) -> list[float]:
+    """The motion scores as a list of floats, after checking each is a finite number ≥ 0 (an optical-flow
+    magnitude): ValueError otherwise (NaN would make an all-black video)."""
+    scores = motion_score.reshape(-1).tolist() if isinstance(motion_score, torch.Tensor) else motion_score
+    scores = list(scores) if isinstance(scores, (list, tuple, np.ndarray)) else [scores]
+    for score in scores:
+        if isinstance(score, bool) or not isinstance(score, (int, float, np.number)) or not 0 <= score < math.inf:
+            raise ValueError(f"a motion score must be a finite number, 0 or more (typical 1-10), got {score!r}")
+    return [float(s) for s in scores]
+
+
+def check_fits_in_memory(num_frames: int, height: int, width: int) -> None:
+    """ValueError with the estimate if the video alone (as floats while decoding, then as bytes) would
+    not fit in this machine's memory: better said now than as a MemoryError after the denoising."""
+    needed = num_frames * height * width * 3 * (4 + 4 + 1)  # decoded floats, rescaled floats, uint8 frames
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        raise ValueError(f"{num_frames} frames of {width}x{height} need at least {needed / 2**30:.1f} GiB for the "
+                         f"video alone; this machine has {available / 2**30:.1f} GiB: ask for a smaller size")
+
+
+def _check_finite(values: torch.Tensor) -> None:
+    if not torch.isfinite(values).all():
+        raise ValueError("the model produced NaN or infinite values (its weights or a custom sigma schedule "
+                         "are broken): no video written")
 
 
 # `diffusers.DiffusionPipeline.from_pretrained(folder)` finds a pipeline class by the name in the folder's

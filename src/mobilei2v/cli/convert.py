@@ -32,7 +32,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output(args.output, args.overwrite)
+    check_output(args.output, args.overwrite, directory=True)
     if args.light_decoder and not args.vae:
         raise ValueError("--light-decoder needs --vae (a pipeline folder needs the VAE's encoder)")
     denoiser = convert_official(load_official_state_dict(args.checkpoint, args.use_ema))

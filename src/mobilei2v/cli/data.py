@@ -14,7 +14,9 @@ from types import ModuleType
 from ..data import clips_csv
 from ..data.filter import CLARITY_MIN, DOVER_MIN, FLOW_RANGE, PSNR_MIN, default_rules, filter_rows
 from ..data.latent_cache import SHARD_SIZE, encode_csv
+from ..io.video import check_fps
 from ..models.registry import load
+from .arguments import seed
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 
@@ -121,7 +123,7 @@ def add_parser(commands) -> None:
     syn.add_argument("--height", type=int, required=True, help="clip height (even)")
     syn.add_argument("--width", type=int, required=True, help="clip width (even)")
     syn.add_argument("--fps", type=float, default=24.0, help="frame rate of the clips (the model's default)")
-    syn.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same clips")
+    syn.add_argument("--seed", type=seed, default=0, help="random seed: the same seed gives the same clips")
     syn.add_argument("--overwrite", action="store_true", help="replace an existing OUT/clips.csv")
     syn.set_defaults(run=run_synth)
 
@@ -173,13 +175,16 @@ def run_encode(args: argparse.Namespace) -> int:
     vae = load("vae", args.vae)
     result = encode_csv(args.csv, args.output, vae, args.height, args.width, num_frames=args.frames,
                         shard_size=args.shard_size)
+    _report(result.skipped)
+    if not result.encoded and not result.already:
+        raise ValueError(f"no clip of {args.csv} could be encoded (see above): {args.output} holds no cache")
     print(f"encoded {result.encoded} clips ({_rate(result.encoded, result.seconds)}); {result.already} were "
           f"already in the cache; index: {args.output / 'index.json'}")
-    _report(result.skipped)
     return 0
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    check_fps(args.fps, "--fps")
     result = _library("synth").synthesize(args.output, images=args.images, package_media=args.package_media,
                                           textures=args.textures,
                                           holdout=args.holdout, clips_per_image=args.clips_per_image,

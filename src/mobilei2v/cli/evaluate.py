@@ -6,8 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from ..diffusion.sampler import check_sigmas
 from ..io.files import atomic_output, check_output
-from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline
+from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_motion_scores
+from .arguments import seed
 
 
 def add_parser(commands) -> None:
@@ -31,7 +33,7 @@ def add_parser(commands) -> None:
     p.add_argument("--steps", type=int, default=30, help="Euler steps")
     p.add_argument("--sigmas", type=float, nargs="+", default=None, help="explicit noise levels (overrides --steps)")
     p.add_argument("--frames", type=int, default=17, help="frames per video (k·t+1, t the VAE's temporal compression)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (pan directions and sampling noise)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (pan directions and sampling noise)")
     p.add_argument("--json", type=Path, default=None, help="also write every figure and per-video measure here")
     p.add_argument("--sheet", type=Path, default=None,
                    help="also write a contact sheet PNG: ground-truth and generated frames of the first photos "
@@ -55,9 +57,11 @@ def run(args: argparse.Namespace) -> int:
         if not 1 <= args.photos <= len(photos):
             raise ValueError(f"--photos must be 1 to {len(photos)}, got {args.photos}")
         photos = photos[:args.photos]
-    scores = args.scores or list(DEFAULT_SCORES)
-    if len(scores) < 2 or min(scores) < 0:
-        raise ValueError("--scores: give at least two motion scores, none negative")
+    scores = check_motion_scores(args.scores or list(DEFAULT_SCORES))
+    if len(scores) < 2:
+        raise ValueError("--scores: give at least two motion scores")
+    if args.sigmas:
+        check_sigmas(args.sigmas)
     pipe = MobileI2VPipeline.from_pretrained(args.model)
     sheet_scores = tuple(s for s in scores if s in (2.0, 4.0)) or (max(scores),)
     report = evaluate(pipe, photos, scores, num_frames=args.frames, steps=args.steps, sigmas=args.sigmas,

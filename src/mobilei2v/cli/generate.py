@@ -7,11 +7,13 @@ from pathlib import Path
 
 import torch
 
+from ..diffusion.sampler import check_sigmas
 from ..io.files import check_output
 from ..io.images import load_image
-from ..io.video import VIDEO_SUFFIXES, write_video
+from ..io.video import VIDEO_SUFFIXES, check_fps, write_video
 from ..models.geometry import LatentGeometry
-from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline
+from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_fits_in_memory, check_motion_scores
+from .arguments import seed
 
 
 def add_parser(commands) -> None:
@@ -35,7 +37,7 @@ def add_parser(commands) -> None:
                    help="number of frames: k·t+1 for a VAE that compresses time t× (8k+1 for LTX-Video's)")
     p.add_argument("--height", type=int, default=None, help="output height, a multiple of 8 (default: the model's)")
     p.add_argument("--width", type=int, default=None, help="output width, a multiple of 8 (default: the model's)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same video")
+    p.add_argument("--seed", type=seed, default=0, help="random seed; the same seed gives the same video")
     p.add_argument("--decoder", choices=("ltx", "light"), default=None,
                    help="LTX VAE decoder or the light decoder (default: light when the model has one)")
     p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
@@ -51,8 +53,17 @@ def run(args: argparse.Namespace) -> int:
     if args.output.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"output must end in {' or '.join(VIDEO_SUFFIXES)}, got {args.output.name}")
     check_output(args.output, args.overwrite)
+    check_motion_scores(args.motion)
+    if args.fps is not None:
+        check_fps(args.fps, "--fps")
+    if args.sigmas:
+        check_sigmas(args.sigmas)
+    elif args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
     image = load_image(args.image)
     LatentGeometry(temporal=1).check(args.frames, args.height, args.width)  # the frame rule needs the model
+    if args.height and args.width:
+        check_fits_in_memory(args.frames, args.height, args.width)
 
     pipe = MobileI2VPipeline.from_pretrained(args.model)
     if args.dtype == "bf16":

@@ -10,6 +10,7 @@ from ..models.light_decoder import LIGHT_DECODER_PRESETS
 from ..models.presets import DENOISER_PRESETS
 from ..models.vae import VAE_PRESETS
 from ..pipeline import MobileI2VPipeline
+from .arguments import seed
 
 
 def add_parser(commands) -> None:
@@ -33,7 +34,7 @@ def add_parser(commands) -> None:
                         "decodes with the light decoder only and refuses the VAE decoder")
     p.add_argument("--height", type=int, default=720, help="default output height")
     p.add_argument("--width", type=int, default=1280, help="default output width")
-    p.add_argument("--seed", type=int, default=0, help="initialisation seed")
+    p.add_argument("--seed", type=seed, default=0, help="initialisation seed")
     p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32",
                    help="precision of the saved weights; fp16 halves the files (loading gives fp32 models again)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")

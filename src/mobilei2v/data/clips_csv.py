@@ -9,6 +9,7 @@ anywhere else still names the same files.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from ..io.files import atomic_output, check_output
@@ -26,7 +27,8 @@ def read_rows(path: str | Path) -> list[Row]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"CSV file not found: {path}")
-    with open(path, newline="", encoding="utf-8") as f:
+    # utf-8-sig: Excel starts a CSV it saves with a byte-order mark, which would rename the first column.
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "video_path" not in reader.fieldnames:
             raise ValueError(f"{path} is not a clips CSV: it needs a video_path column "
@@ -63,11 +65,13 @@ def video_file(csv_path: str | Path, video_path: str) -> Path:
 
 
 def number(row: Row, column: str) -> float | None:
-    """A row's value in a numeric column, or None when it is empty or not a number."""
+    """A row's value in a numeric column, or None when it is empty, not a number, NaN or infinite (junk a
+    spreadsheet may have put there: never a score)."""
     try:
-        return float(row.get(column, ""))
+        value = float(row.get(column, ""))
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
 
 
 def clip_row(video_path: Path, num_frames: int, height: int, width: int, flow: float | None = None,

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from diffusers import AutoencoderKLLTXVideo
 from safetensors import safe_open
@@ -53,14 +52,24 @@ def _settings(vae: AutoencoderKLLTXVideo, num_frames: int, height: int, width: i
             "vae_config": json.loads(json.dumps(config))}  # tuples become lists, as when read back
 
 
-def _load_index(cache_dir: Path, settings: dict) -> dict:
-    path = cache_dir / INDEX
-    if not path.is_file():
-        return {**settings, "clips": []}
+def _read_index(path: Path) -> dict:
+    """The index at `path`; ValueError naming it unless it is an object with a list of clips."""
     try:
         index = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is corrupt: {err}") from None
+    if not isinstance(index, dict) or not isinstance(index.get("clips"), list) or not all(
+            isinstance(clip, dict) and {"key", "shard", "video_path"} <= clip.keys() for clip in index["clips"]):
+        raise ValueError(f"{path} is corrupt: not a latent-cache index (an object with a list of clips, each "
+                         "with a key, a shard and a video_path)")
+    return index
+
+
+def _load_index(cache_dir: Path, settings: dict) -> dict:
+    path = cache_dir / INDEX
+    if not path.is_file():
+        return {**settings, "clips": []}
+    index = _read_index(path)
     different = [k for k in settings if index.get(k) != settings[k]]
     if different:
         raise ValueError(f"the cache in {cache_dir} was made with other settings ({', '.join(different)} differ): "
@@ -100,7 +109,7 @@ def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLT
 
     for row in tqdm(todo, desc="encoding", unit="clip", disable=not progress):
         motion = number(row, "flow")
-        if motion is None or not np.isfinite(motion):
+        if motion is None:
             result.skipped.add("no motion score (run `mobilei2v data score` first)", row["video_path"])
             continue
         try:
@@ -135,7 +144,7 @@ class LatentCache:
         path = self.dir / INDEX
         if not path.is_file():
             raise ValueError(f"not a latent cache: {path} is missing (make one with `mobilei2v data encode`)")
-        self.index = json.loads(path.read_text())
+        self.index = _read_index(path)
         self.clips = self.index["clips"]
 
     def __len__(self) -> int:

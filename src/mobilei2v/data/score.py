@@ -17,11 +17,12 @@ import numpy as np
 from diffusers import AutoencoderKLLTXVideo
 from tqdm import tqdm
 
+from ..io.files import check_output
 from ..io.video import VideoReadError, read_video
 from ..measures.motion import motion_score
 from ..measures.quality import clarity_score
 from ..measures.reconstruction import reconstruction_psnr
-from .clips_csv import CLARITY, RECON_PSNR, Row, format_score, read_rows, video_file, write_rows
+from .clips_csv import CLARITY, RECON_PSNR, Row, format_score, number, read_rows, video_file, write_rows
 from .skipped import SkippedInputs
 
 # Column → the scorer that fills it. `flow` is the authors' name for the motion score.
@@ -57,12 +58,11 @@ def score_csv(in_csv: str | Path, out_csv: str | Path, vae: AutoencoderKLLTXVide
               overwrite: bool = False, save_every: int = 20, progress: bool = True) -> ScoreResult:
     """Score the clips of `in_csv` into `out_csv` (see the module's docstring). With `vae`, also recon_psnr."""
     in_csv, out_csv = Path(in_csv), Path(out_csv)
-    if not out_csv.parent.is_dir():
-        raise ValueError(f"output folder does not exist: {out_csv.parent}")
+    check_output(out_csv, overwrite=True)  # an earlier run's output is resumed, not refused
     rows = _resume_rows(in_csv, out_csv, overwrite)
     columns = [*SCORERS, *([RECON_PSNR] if vae is not None else [])]
     result = ScoreResult(rows=len(rows))
-    todo = [row for row in rows if any(row.get(c, "") == "" for c in columns)]
+    todo = [row for row in rows if any(number(row, c) is None for c in columns)]
     result.already = len(rows) - len(todo)
     start = time.perf_counter()
     try:
@@ -76,7 +76,7 @@ def score_csv(in_csv: str | Path, out_csv: str | Path, vae: AutoencoderKLLTXVide
                 result.skipped.add("shorter than 2 frames", row["video_path"])
                 continue
             for column in columns:
-                if row.get(column, "") == "":
+                if number(row, column) is None:  # empty, or junk such as "fast" or "nan"
                     score = reconstruction_psnr(vae, frames) if column == RECON_PSNR else SCORERS[column](frames)
                     row[column] = format_score(score)
             for column, value in zip(("num_frames", "height", "width"), frames.shape[:3]):

@@ -32,6 +32,15 @@ def initial_noise(shape: tuple[int, ...],
     return randn_tensor(shape, generator=generator, dtype=torch.float32)
 
 
+def check_sigmas(sigmas: Sequence[float]) -> None:
+    """ValueError unless `sigmas` is a non-empty, strictly decreasing list in (0, 1]: a repeated σ would be
+    a step of length 0, which diffusers' scheduler cannot index past."""
+    sigmas = list(sigmas)
+    if (not sigmas or any(not 0.0 < s <= 1.0 for s in sigmas)
+            or any(later >= earlier for earlier, later in zip(sigmas, sigmas[1:]))):
+        raise ValueError(f"sigmas must be a non-empty, strictly decreasing list in (0, 1], got {sigmas}")
+
+
 def sample_latents(
     denoiser: torch.nn.Module,
     scheduler: FlowMatchEulerDiscreteScheduler,
@@ -60,8 +69,7 @@ def sample_latents(
     """
     B, C, _, H, W = reference_latent.shape
     if sigmas is not None:
-        if not len(sigmas) or any(not 0.0 < s <= 1.0 for s in sigmas) or list(sigmas) != sorted(sigmas, reverse=True):
-            raise ValueError(f"sigmas must be a non-empty decreasing list in (0, 1], got {list(sigmas)}")
+        check_sigmas(sigmas)
         scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler.config, shift=1.0)
         scheduler.set_timesteps(sigmas=list(sigmas), device=reference_latent.device)
     else:

@@ -35,7 +35,9 @@ def check_model_folder(path: str | Path, class_name: str, components: tuple[str,
         config = folder / ("scheduler_config.json" if component == "scheduler" else "config.json")
         if not config.is_file():
             raise ValueError(f"the model folder is incomplete: {config} is missing")
-        if component != "scheduler":
+        if component == "scheduler":
+            _check_scheduler(config)
+        else:
             if not any((folder / name).is_file() for name in _WEIGHT_FILES):
                 raise ValueError(f"the model folder is incomplete: {folder / _WEIGHT_FILES[0]} is missing")
             if (folder / _WEIGHT_FILES[0]).is_file():
@@ -58,3 +60,17 @@ def check_safetensors(path: Path) -> None:
         raise ValueError(f"{path} is corrupt (not a safetensors file: {err})") from None
     if size != 8 + header_size + end:
         raise ValueError(f"{path} is truncated or corrupt: {size} bytes, its header describes {8 + header_size + end}")
+
+
+def _check_scheduler(config: Path) -> None:
+    """ValueError naming the file and key unless the flow-matching scheduler's settings are usable: a
+    shift of 0 or below turns the σ schedule upside down."""
+    try:
+        values = json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config} is corrupt: {err}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{config} is corrupt: it holds a JSON {type(values).__name__}, not an object of settings")
+    shift = values.get("shift", 1.0)
+    if isinstance(shift, bool) or not isinstance(shift, (int, float)) or not 0 < shift < float("inf"):
+        raise ValueError(f"{config}: shift must be a positive number, got {shift!r}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -17,6 +19,9 @@ _FORMATS = {".mp4": ("libx264", "yuv420p"), ".gif": ("gif", "rgb8")}
 VIDEO_SUFFIXES = tuple(_FORMATS)
 # What `mobilei2v data cut` looks for in a folder: the containers FFmpeg reads that cameras and sites use.
 INPUT_VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+# Frame rates a written file may have: below 1 a video would be a slide show; above 240 FFmpeg's GIF and
+# H.264 time bases start to round frames together (1e9 fps writes a 0-second file).
+MIN_FPS, MAX_FPS = 1, 240
 
 
 class VideoReadError(ValueError):
@@ -42,8 +47,9 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, overwrite: boo
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
     codec, pix_fmt = _FORMATS[suffix]
+    check_fps(fps)
     with atomic_output(path, overwrite) as tmp, av.open(str(tmp), "w", format=suffix[1:]) as container:
-        stream = container.add_stream(codec, rate=round(fps))
+        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))  # 29.97 is 30000/1001
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
         if codec == "libx264":
             stream.options = {"crf": str(crf)}
@@ -114,11 +120,21 @@ def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     h, w = frames.shape[1:3]
     if (h, w) == (height, width):
         return frames
+    # Only the part of the frame that survives the crop is resized: a 60000×1 strip covering 96×64 would
+    # otherwise first become a 3840000×64 image.
     scale = max(height / h, width / w)
-    size = (max(width, round(w * scale)), max(height, round(h * scale)))
-    left, top = (size[0] - width) // 2, (size[1] - height) // 2
-    box = (left, top, left + width, top + height)
-    return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BICUBIC).crop(box)) for f in frames])
+    crop_w, crop_h = width / scale, height / scale
+    left, top = (w - crop_w) / 2, (h - crop_h) / 2
+    box = (max(0.0, left), max(0.0, top), min(w, left + crop_w), min(h, top + crop_h))  # PIL refuses -1e-13
+    return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.BICUBIC, box=box))
+                     for f in frames])
+
+
+def check_fps(fps: float, option: str = "fps") -> float:
+    """`fps`, after checking that a video file can play at it; ValueError otherwise."""
+    if not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        raise ValueError(f"{option} must be from {MIN_FPS} to {MAX_FPS} frames per second, got {fps:g}")
+    return fps
 
 
 def frames_to_video(frames: np.ndarray) -> torch.Tensor:

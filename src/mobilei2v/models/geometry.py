@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,9 @@ class LatentGeometry:
     def check(self, num_frames: int, height: int | None = None, width: int | None = None) -> None:
         """Raise ValueError with the fix if a (frames, height, width) request cannot be generated.
         A size left as None is not checked."""
+        for name, value in (("num_frames", num_frames), ("height", height), ("width", width)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, Integral)):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
         if num_frames < 1 or (num_frames - 1) % self.temporal:
             k = max(0, round((num_frames - 1) / self.temporal))
             raise ValueError(f"num_frames must be {self.frame_rule()} for this model's autoencoder, got "

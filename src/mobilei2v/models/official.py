@@ -107,6 +107,10 @@ def convert_official(state_dict: dict[str, torch.Tensor], log=print) -> MobileI2
     if problems:
         more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
         raise CheckpointError("checkpoint does not match the MobileI2V layout: " + "; ".join(problems[:5]) + more)
+    broken = [_translate(name, to_ours=False) for name, tensor in converted.items() if not torch.isfinite(tensor).all()]
+    if broken:
+        more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+        raise CheckpointError(f"the checkpoint is damaged: {', '.join(broken[:5])}{more} hold NaN or infinite values")
     if dropped:
         log(f"dropped {len(dropped)} unused tensors (caption projector, positional-embedding buffers): "
             + ", ".join(sorted({n.split('.')[0] for n in dropped})))

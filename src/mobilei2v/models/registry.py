@@ -9,11 +9,13 @@ config may name its class with `_class_name` (diffusers' own key): the VAE's `Li
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from diffusers import AutoencoderKLLTXVideo
 from diffusers.models.modeling_utils import ModelMixin
 
@@ -72,15 +74,44 @@ def load(component: str, folder: str | Path) -> ModelMixin:
     if not config.is_file():
         raise ValueError(f"not a {spec.what} folder: {config} is missing (give a saved {spec.what} or a model "
                          f"folder{'' if str(folder) in spec.presets else ', or for a new one a preset: ' + ', '.join(spec.presets)})")
-    try:
-        class_name = json.loads(config.read_text()).get("_class_name")
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
-        raise ValueError(f"{config} is corrupt: {err}") from None
-    cls = spec.class_named(class_name, str(folder))
+    cls = check_config(component, config)
     weights = folder / "diffusion_pytorch_model.safetensors"
     if weights.is_file():
         check_safetensors(weights)
     try:
-        return cls.from_pretrained(folder).eval()
+        model = cls.from_pretrained(folder).eval()
     except Exception as err:  # safetensors, json and diffusers raise many types for damaged files
-        raise ValueError(f"cannot load the {spec.what} in {folder}: {err}") from None
+        raise ValueError(f"cannot load the {spec.what} in {folder}: {type(err).__name__}: {err}") from None
+    check_finite_weights(model, folder)
+    return model
+
+
+def check_config(component: str, config: Path) -> type[ModelMixin]:
+    """The class a saved `component`'s `config.json` names, after checking that the file is a JSON object
+    whose values have the types of that class's defaults: ValueError naming the file and the key."""
+    spec = COMPONENTS[component]
+    try:
+        values = json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config} is corrupt: {err}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{config} is corrupt: it holds a JSON {type(values).__name__}, not an object of settings")
+    cls = spec.class_named(values.get("_class_name"), str(config.parent))
+    for key, parameter in inspect.signature(cls.__init__).parameters.items():
+        expected, value = type(parameter.default), values.get(key)
+        if expected not in (int, float, bool, str) or value is None:
+            continue
+        # JSON has one number type: an int is a fine float, but true is no number.
+        allowed = (int, float) if expected is float else (expected,)
+        if not isinstance(value, allowed) or (expected is not bool and isinstance(value, bool)):
+            raise ValueError(f"{config}: {key} must be a {expected.__name__}, got {value!r}")
+    return cls
+
+
+def check_finite_weights(model: torch.nn.Module, folder: Path) -> None:
+    """ValueError naming the weights file and the tensor unless every weight is finite: one NaN (a diverged
+    run, bytes overwritten on disk) makes every video all black."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"{folder / 'diffusion_pytorch_model.safetensors'}: tensor {name} holds NaN or "
+                             "infinite values; the model is damaged")

@@ -213,6 +213,10 @@ def _validate_loop(config: LoopConfig) -> None:
             raise ConfigError(f"{key}: must be at least 1")
     if not 0.0 <= config.ema_decay < 1.0:
         raise ConfigError(f"ema_decay: must be in [0, 1), got {config.ema_decay}")
+    if config.distributed == "fsdp":
+        raise ConfigError("distributed: fsdp is not supported yet: under torchrun accelerate would silently train "
+                          "with DDP (its FSDP plugin only takes effect under `accelerate launch --use_fsdp`), and "
+                          "the EMA and checkpoints here hold whole parameters on every process; use ddp")
 
 
 def _check_frames(num_frames: int, key: str) -> None:
@@ -277,13 +281,28 @@ def _validate_decoder(config: DecoderTrainConfig) -> None:
         raise ConfigError(f"feature_blocks: indices 0 (mid block) to 4 (last up block), got {config.feature_blocks}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently,
+    so an edit above a forgotten copy of the key would do nothing)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path, kind: type[LoopConfig] = TrainConfig) -> LoopConfig:
     """Read and check a YAML training configuration of `kind` (TrainConfig or DecoderTrainConfig)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
     return config_from_dict(data, kind)

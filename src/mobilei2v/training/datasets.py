@@ -32,7 +32,8 @@ class VideoClipDataset(Dataset):
             flow = clips_csv.number(row, "flow")
             frames = clips_csv.number(row, "num_frames")
             if motion_scores and flow is None:
-                raise ValueError(f"{csv_path} row {i + 2}: no motion score in `flow` (run `mobilei2v data score`)")
+                raise ValueError(f"{csv_path} row {i + 2}: no motion score in `flow` (it holds {row.get('flow', '')!r}; "
+                                 "run `mobilei2v data score`)")
             if frames is not None and frames < num_frames:
                 raise ValueError(f"{csv_path} row {i + 2}: {int(frames)} frames, the stage needs {num_frames}")
             self.items.append((clips_csv.video_file(csv_path, row["video_path"]), flow if motion_scores else 0.0))

@@ -1,7 +1,7 @@
 """The training loop on accelerate, and the denoiser's rectified-flow trainer (docs/architecture.md §4, §8).
 
 One code path for a CPU laptop and a GPU cluster: `mobilei2v train` runs single-process, and the same
-command under `accelerate launch` or `torchrun` runs DDP (or FSDP) with accelerate doing all the
+command under `accelerate launch` or `torchrun` runs DDP with accelerate doing all the
 distributed work. Progressive resolution is a list of stages, each with its own data. The decoder
 trainer (`decoder.py`) runs on the same loop.
 """
@@ -27,7 +27,7 @@ from ..io.files import atomic_output
 from ..io.video import write_video
 from ..models.vae import encode_video
 from ..pipeline import MobileI2VPipeline
-from .checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoints import latest_checkpoint, resume_latest, save_checkpoint
 from .config import LoopConfig, Stage, TrainConfig, check_geometry
 from .datasets import stage_dataset
 
@@ -75,10 +75,6 @@ class TrainingLoop:
         self.log = log
         self.output_dir = Path(config.output_dir)
         kwargs = {}
-        if config.distributed == "fsdp":
-            from accelerate import FullyShardedDataParallelPlugin
-
-            kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin()
         if importlib.util.find_spec("tensorboard") is not None:  # the `train` extra
             kwargs.update(log_with="tensorboard", project_dir=str(self.output_dir / "logs"))
         # accelerate sets up multi-process CPU training (gloo) only when told the run is on the CPU.
@@ -94,8 +90,7 @@ class TrainingLoop:
                                  num_warmup_steps=config.warmup_steps * processes,
                                  num_training_steps=config.total_steps * processes)
         self.model, self.optimizer, self.schedule = self.accelerator.prepare(model, optimizer, schedule)
-        self.ema.to(self.accelerator.device)
-        self.accelerator.register_for_checkpointing(self.ema)
+        self.ema.to(self.accelerator.device)  # checkpointed by `save_checkpoint` in safetensors, not pickled
         if self.accelerator.is_main_process and "log_with" in kwargs:
             self.accelerator.init_trackers("mobilei2v")
 
@@ -140,11 +135,8 @@ class TrainingLoop:
         config, accelerator = self.config, self.accelerator
         step = 0
         if resume:
-            checkpoint = latest_checkpoint(self.output_dir)
-            if checkpoint is None:
-                raise TrainingError(f"--resume: no checkpoint in {self.output_dir / 'checkpoints'}")
-            step = load_checkpoint(accelerator, checkpoint)
-            self.log(f"resumed from {checkpoint} at step {step}")
+            step = resume_latest(accelerator, self.ema, self.output_dir, self.log)
+            self.ema.to(accelerator.device)
         elif latest_checkpoint(self.output_dir) is not None:
             raise FileExistsError(f"{self.output_dir} already holds checkpoints: pass --resume to continue "
                                   "the run, or choose another output_dir")
@@ -167,7 +159,7 @@ class TrainingLoop:
                         accelerator.log({"loss": loss, "lr": self.schedule.get_last_lr()[0],
                                          "samples_per_s": samples / seconds}, step=step)
                     if step % config.checkpoint_every == 0 or step == config.total_steps:
-                        save_checkpoint(accelerator, self.output_dir, step, config.keep_checkpoints)
+                        save_checkpoint(accelerator, self.ema, self.output_dir, step, config.keep_checkpoints)
                     if validate_every and step % validate_every == 0 and accelerator.is_main_process:
                         self.validate(step)
             stage_start = stage_end
