@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
+from ..io.images import load_image
 from ..io.video import write_video
 from ..pipeline import MobileI2VPipeline
 
@@ -85,8 +86,8 @@ class Choices:
 
 def read_photo(path: str | Path) -> Image.Image:
     """The photo at `path` as RGB, upright. Refuses (ValueError) files that are not images and images over
-    MAX_PHOTO_MB or MAX_PHOTO_PIXELS, checking the bounds before decoding. Unlike `io.images.load_image`
-    it applies the EXIF orientation: phones store portrait photos sideways with a tag."""
+    MAX_PHOTO_MB or MAX_PHOTO_PIXELS, checking the bounds before decoding; then read as `load_image` reads
+    every input (EXIF orientation applied: phones store portrait photos sideways with a tag)."""
     path = Path(path)
     megabytes = path.stat().st_size / 2**20
     if megabytes > MAX_PHOTO_MB:
@@ -97,7 +98,7 @@ def read_photo(path: str | Path) -> Image.Image:
             if pixels > MAX_PHOTO_PIXELS:
                 raise ValueError(f"{path.name} is {image.width}×{image.height} ({pixels / 1e6:.0f} megapixels); "
                                  f"photos up to {MAX_PHOTO_PIXELS / 1e6:g} megapixels are accepted")
-            return ImageOps.exif_transpose(image).convert("RGB")
+        return load_image(path)
     except Image.DecompressionBombError:  # Image.open's own refusal, at twice Pillow's bound (far above ours)
         raise ValueError(f"{path.name} has too many pixels; photos up to {MAX_PHOTO_PIXELS / 1e6:g} megapixels "
                          f"are accepted") from None

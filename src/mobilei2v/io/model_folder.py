@@ -62,15 +62,21 @@ def check_safetensors(path: Path) -> None:
         raise ValueError(f"{path} is truncated or corrupt: {size} bytes, its header describes {8 + header_size + end}")
 
 
-def _check_scheduler(config: Path) -> None:
-    """ValueError naming the file and key unless the flow-matching scheduler's settings are usable: a
-    shift of 0 or below turns the σ schedule upside down."""
+def read_config(config: Path) -> dict:
+    """A config file's JSON object of settings: ValueError naming the file if it is not one."""
     try:
         values = json.loads(config.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{config} is corrupt: {err}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{config} is corrupt: it holds a JSON {type(values).__name__}, not an object of settings")
+    return values
+
+
+def _check_scheduler(config: Path) -> None:
+    """ValueError naming the file and key unless the flow-matching scheduler's settings are usable: a
+    shift of 0 or below turns the σ schedule upside down."""
+    values = read_config(config)
     shift = values.get("shift", 1.0)
     if isinstance(shift, bool) or not isinstance(shift, (int, float)) or not 0 < shift < float("inf"):
         raise ValueError(f"{config}: shift must be a positive number, got {shift!r}")

@@ -10,7 +10,6 @@ config may name its class with `_class_name` (diffusers' own key): the VAE's `Li
 from __future__ import annotations
 
 import inspect
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import torch
 from diffusers import AutoencoderKLLTXVideo
 from diffusers.models.modeling_utils import ModelMixin
 
-from ..io.model_folder import check_safetensors
+from ..io.model_folder import check_safetensors, read_config
 from .denoiser import MobileI2VDenoiser
 from .light_decoder import LIGHT_DECODER_PRESETS, LightDecoder
 from .presets import DENOISER_PRESETS
@@ -90,12 +89,7 @@ def check_config(component: str, config: Path) -> type[ModelMixin]:
     """The class a saved `component`'s `config.json` names, after checking that the file is a JSON object
     whose values have the types of that class's defaults: ValueError naming the file and the key."""
     spec = COMPONENTS[component]
-    try:
-        values = json.loads(config.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config} is corrupt: {err}") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"{config} is corrupt: it holds a JSON {type(values).__name__}, not an object of settings")
+    values = read_config(config)
     cls = spec.class_named(values.get("_class_name"), str(config.parent))
     for key, parameter in inspect.signature(cls.__init__).parameters.items():
         expected, value = type(parameter.default), values.get(key)
