@@ -39,3 +39,12 @@ def test_onnxruntime_video_matches_the_pytorch_pipeline(onnx_export, tiny_model_
     assert psnr(expected, frames) >= 60
     assert np.ptp(expected) > 0  # not a trivially equal blank video
     assert set(timings) >= {"encode", "denoise", "decode"}
+
+
+def test_generate_runtime_onnx_writes_the_video(onnx_export, photo, tmp_path, cli):
+    out = tmp_path / "video.mp4"
+    code, stdout, _ = cli("generate", photo, "-o", out, "--runtime", "onnx", "--export-dir", onnx_export, "--steps", "4")
+    assert code == 0 and out.stat().st_size > 0 and "onnxruntime" in stdout
+    code, _, err = cli("generate", photo, "-o", tmp_path / "b.mp4", "--runtime", "onnx", "--export-dir", onnx_export,
+                       "--frames", "9")
+    assert code == 2 and "makes 17 frames, not 9" in err and len(err.strip().splitlines()) == 1
