@@ -30,7 +30,7 @@ def test_coreml_fp16_programs_have_the_exported_shapes_and_fp32_norms(tiny_model
     export_model(tiny_model_dir, out, "coreml", height=64, width=96, num_frames=17, precision="fp16")
     manifest = json.loads((out / "export.json").read_text())
     assert manifest["attention"] == "all"
-    for name, stage in manifest["stages"].items():
+    for stage in manifest["stages"].values():
         spec = ct.utils.load_spec(str(out / stage["file"]))
         assert {i.name: list(i.type.multiArrayType.shape) for i in spec.description.input} == stage["inputs"]
         assert [o.name for o in spec.description.output] == list(stage["outputs"])

@@ -1,4 +1,4 @@
-"""ExecuTorch: each stage's XNNPACK .pte runs through `executorch.runtime` here and matches PyTorch."""
+"""ExecuTorch: each stage's .pte (XNNPACK where it loads, docs/export.md) runs through `executorch.runtime` here and matches PyTorch."""
 
 import json
 
@@ -18,6 +18,7 @@ def test_each_pte_matches_its_pytorch_stage(tiny_model_dir, tiny_pipeline, tmp_p
     out = tmp_path / "et"
     export_model(tiny_model_dir, out, "executorch", height=64, width=96, num_frames=17)
     manifest = json.loads((out / "export.json").read_text())
+    assert manifest["stages"]["denoiser"]["backend"] == "xnnpack"
     torch.manual_seed(0)
     for name, stage in build_stages(tiny_pipeline, 64, 96, 17).items():
         inputs = [torch.randn_like(x) for x in stage.inputs.values()]

@@ -2,9 +2,7 @@
 
 import sys
 
-import pytest
-
-import mobilei2v.export.build as build
+from mobilei2v.export import build
 
 
 def _refused(cli, *argv, needle):

@@ -81,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
     write_video(args.output, out.frames[0], args.fps or pipe.config.frame_rate, overwrite=args.overwrite)
     t = out.timings
     print(f"wrote {args.output} ({args.frames} frames, {width}x{height})")
-    print(f"seconds: encode {t['encode']:.2f} | denoise {t['denoise']:.2f} ({steps} steps, "
-          f"{t['denoise_per_step']:.2f}/step) | decode {t['decode']:.2f} | total {t['total']:.2f}")
+    print_timings(t, steps)
     return 0
 
 
@@ -100,6 +99,10 @@ def run_onnx(args: argparse.Namespace, image) -> int:
     write_video(args.output, frames, args.fps or m["frame_rate"], overwrite=args.overwrite)
     steps = len(args.sigmas) if args.sigmas else args.steps
     print(f"wrote {args.output} ({m['num_frames']} frames, {m['width']}x{m['height']}, onnxruntime)")
+    print_timings(t, steps)
+    return 0
+
+
+def print_timings(t: dict[str, float], steps: int) -> None:
     print(f"seconds: encode {t['encode']:.2f} | denoise {t['denoise']:.2f} ({steps} steps, "
           f"{t['denoise_per_step']:.2f}/step) | decode {t['decode']:.2f} | total {t['total']:.2f}")
-    return 0

@@ -13,7 +13,7 @@ from .manifest import make_manifest, write_manifest
 from .stages import build_stages
 
 # format → (file suffix, the modules it needs, the attention it uses). Core ML takes the Neural-Engine
-# rewrites; on a CPU they are slower (docs/export.md), so ONNX and ExecuTorch keep the original.
+# rewrites; ONNX and ExecuTorch, which run on CPUs here, keep the original (docs/export.md).
 FORMATS = {
     "onnx": (".onnx", ("onnx", "onnxruntime"), "original"),
     "coreml": (".mlpackage", ("coremltools",), "all"),
@@ -51,16 +51,19 @@ def export_model(model: str | Path, output: str | Path, runtime: str, height: in
     stages = build_stages(pipe, height, width, num_frames, attention, dtype)
     with atomic_output(output, overwrite, directory=True) as folder:
         files = {name: name + suffix for name in stages}
-        for name, stage in stages.items():
-            convert(runtime, stage, folder / files[name], precision)
+        backends = {name: convert(runtime, stage, folder / files[name], precision) for name, stage in stages.items()}
         manifest = make_manifest(pipe, stages, files, runtime=runtime, precision=precision, height=height,
                                  width=width, num_frames=num_frames, num_inference_steps=num_inference_steps,
                                  attention=attention)
+        for name, backend in backends.items():
+            if backend:
+                manifest["stages"][name]["backend"] = backend
         write_manifest(folder, manifest)
     return manifest
 
 
-def convert(runtime: str, stage, path: Path, precision: str) -> None:
+def convert(runtime: str, stage, path: Path, precision: str) -> str | None:
+    """Write one stage's program; returns the ExecuTorch backend that runs it (None for the others)."""
     if runtime == "onnx":
         from .onnx import export_onnx
         export_onnx(stage, path)
@@ -69,4 +72,5 @@ def convert(runtime: str, stage, path: Path, precision: str) -> None:
         export_coreml(stage, path, precision)
     else:
         from .executorch import export_executorch
-        export_executorch(stage, path)
+        return export_executorch(stage, path)
+    return None

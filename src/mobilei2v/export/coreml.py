@@ -21,11 +21,23 @@ def to_fp16(op) -> bool:
     return op.op_type not in FP32_OPS
 
 
+def drop_aliases(program: torch.export.ExportedProgram) -> None:
+    """Remove `aten.alias` nodes (views that change nothing, left by slicing a whole axis), which
+    coremltools 9 does not convert."""
+    graph = program.graph_module.graph
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target == torch.ops.aten.alias.default:
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
+    program.graph_module.recompile()
+
+
 def export_coreml(stage: Stage, path: Path, precision: str) -> None:
     import coremltools as ct
 
     with torch.no_grad():
         program = torch.export.export(stage.module, tuple(stage.inputs.values())).run_decompositions({})
+    drop_aliases(program)
     model = ct.convert(
         program,
         convert_to="mlprogram",

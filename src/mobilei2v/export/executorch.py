@@ -10,14 +10,26 @@ import torch
 from .stages import Stage
 
 
-def export_executorch(stage: Stage, path: Path) -> None:
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+def export_executorch(stage: Stage, path: Path) -> str:
+    """Write the stage's .pte, delegated to XNNPACK; returns the backend that runs it. XNNPACK takes
+    tensors of rank ≤ 6, and its partitioner does not check: LTX's encoder patchifies through an 8-D
+    reshape, and its XNNPACK program fails to load. Such a stage is written with ExecuTorch's portable
+    CPU kernels instead ("portable": it runs everywhere, slower)."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+        XnnpackPartitioner,
+    )
     from executorch.exir import to_edge_transform_and_lower
 
     with torch.no_grad():
         program = torch.export.export(stage.module, tuple(stage.inputs.values()))
-    lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
-    path.write_bytes(lowered.buffer)
+    for backend, partitioners in (("xnnpack", [XnnpackPartitioner()]), ("portable", [])):
+        path.write_bytes(to_edge_transform_and_lower(program, partitioner=partitioners).to_executorch().buffer)
+        try:
+            ExecuTorchProgram(path)
+            return backend
+        except RuntimeError:
+            continue
+    raise ValueError(f"ExecuTorch cannot load the {path.stem} program it wrote")
 
 
 class ExecuTorchProgram:
