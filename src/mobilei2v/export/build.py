@@ -51,19 +51,16 @@ def export_model(model: str | Path, output: str | Path, runtime: str, height: in
     stages = build_stages(pipe, height, width, num_frames, attention, dtype)
     with atomic_output(output, overwrite, directory=True) as folder:
         files = {name: name + suffix for name in stages}
-        backends = {name: convert(runtime, stage, folder / files[name], precision) for name, stage in stages.items()}
+        for name, stage in stages.items():
+            convert(runtime, stage, folder / files[name], precision)
         manifest = make_manifest(pipe, stages, files, runtime=runtime, precision=precision, height=height,
                                  width=width, num_frames=num_frames, num_inference_steps=num_inference_steps,
                                  attention=attention)
-        for name, backend in backends.items():
-            if backend:
-                manifest["stages"][name]["backend"] = backend
         write_manifest(folder, manifest)
     return manifest
 
 
-def convert(runtime: str, stage, path: Path, precision: str) -> str | None:
-    """Write one stage's program; returns the ExecuTorch backend that runs it (None for the others)."""
+def convert(runtime: str, stage, path: Path, precision: str) -> None:
     if runtime == "onnx":
         from .onnx import export_onnx
         export_onnx(stage, path)
@@ -72,5 +69,4 @@ def convert(runtime: str, stage, path: Path, precision: str) -> str | None:
         export_coreml(stage, path, precision)
     else:
         from .executorch import export_executorch
-        return export_executorch(stage, path)
-    return None
+        export_executorch(stage, path)

@@ -22,11 +22,13 @@ def to_fp16(op) -> bool:
 
 
 def drop_aliases(program: torch.export.ExportedProgram) -> None:
-    """Remove `aten.alias` nodes (views that change nothing, left by slicing a whole axis), which
-    coremltools 9 does not convert."""
+    """Remove `aten.alias` nodes (views that change nothing, left by slicing a whole axis) and spell
+    `aten.concatenate` as `aten.cat`: coremltools 9 converts neither."""
     graph = program.graph_module.graph
     for node in list(graph.nodes):
-        if node.op == "call_function" and node.target == torch.ops.aten.alias.default:
+        if node.op == "call_function" and node.target == torch.ops.aten.concatenate.default:
+            node.target = torch.ops.aten.cat.default
+        elif node.op == "call_function" and node.target == torch.ops.aten.alias.default:
             node.replace_all_uses_with(node.args[0])
             graph.erase_node(node)
     program.graph_module.recompile()

@@ -10,11 +10,10 @@ import torch
 from .stages import Stage
 
 
-def export_executorch(stage: Stage, path: Path) -> str:
-    """Write the stage's .pte, delegated to XNNPACK; returns the backend that runs it. XNNPACK takes
-    tensors of rank ≤ 6, and its partitioner does not check: LTX's encoder patchifies through an 8-D
-    reshape, and its XNNPACK program fails to load. Such a stage is written with ExecuTorch's portable
-    CPU kernels instead ("portable": it runs everywhere, slower)."""
+def export_executorch(stage: Stage, path: Path) -> None:
+    """Write the stage's .pte, delegated to XNNPACK, and check that it loads. XNNPACK takes no Conv3d and
+    tensors of rank ≤ 6 only, and its partitioner does not always check: LTX's encoder (Conv3d, an 8-D
+    patchify) fails to load; ExecuTorch's portable kernels do not run Conv3d either (3-D/4-D inputs)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
         XnnpackPartitioner,
     )
@@ -22,14 +21,12 @@ def export_executorch(stage: Stage, path: Path) -> str:
 
     with torch.no_grad():
         program = torch.export.export(stage.module, tuple(stage.inputs.values()))
-    for backend, partitioners in (("xnnpack", [XnnpackPartitioner()]), ("portable", [])):
-        path.write_bytes(to_edge_transform_and_lower(program, partitioner=partitioners).to_executorch().buffer)
-        try:
-            ExecuTorchProgram(path)
-            return backend
-        except RuntimeError:
-            continue
-    raise ValueError(f"ExecuTorch cannot load the {path.stem} program it wrote")
+    path.write_bytes(to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+    try:
+        ExecuTorchProgram(path)
+    except RuntimeError:
+        raise ValueError(f"ExecuTorch's XNNPACK backend cannot run the {path.stem} (3-D convolutions or tensors "
+                         "of rank above 6); export it for onnx or coreml") from None
 
 
 class ExecuTorchProgram:
