@@ -33,8 +33,9 @@ def add_parser(commands) -> None:
     p.add_argument("--steps", type=int, default=30, help="Euler steps (30 for the teacher, 1-2 when distilled)")
     p.add_argument("--sigmas", type=float, nargs="+", default=None,
                    help="explicit decreasing noise levels, one per step (a distilled model's); overrides --steps")
-    p.add_argument("--frames", type=int, default=17,
-                   help="number of frames: k·t+1 for a VAE that compresses time t× (8k+1 for LTX-Video's)")
+    p.add_argument("--frames", type=int, default=None,
+                   help="number of frames: k·t+1 for a VAE that compresses time t× (8k+1 for LTX-Video's) "
+                        "(default: 17, or the export's)")
     p.add_argument("--height", type=int, default=None, help="output height, a multiple of 8 (default: the model's)")
     p.add_argument("--width", type=int, default=None, help="output width, a multiple of 8 (default: the model's)")
     p.add_argument("--seed", type=seed, default=0, help="random seed; the same seed gives the same video")
@@ -44,6 +45,10 @@ def add_parser(commands) -> None:
                    help="denoiser precision; bf16 is faster only where the hardware has bf16 matmuls "
                         "(AVX-512 BF16 or AMX CPUs, GPUs), and much slower on AVX2-only CPUs")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the file (default: the model's)")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="onnx: run the programs of --export-dir through onnxruntime (no PyTorch model)")
+    p.add_argument("--export-dir", type=Path, default=None,
+                   help="a folder made by `mobilei2v export --format onnx` (with --runtime onnx)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(run=run)
 
@@ -61,6 +66,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     image = load_image(args.image)
+    if (args.runtime == "onnx") != (args.export_dir is not None):
+        raise ValueError("--runtime onnx and --export-dir go together")
+    if args.runtime == "onnx":
+        return run_onnx(args, image)
+    args.frames = args.frames or 17
     LatentGeometry(temporal=1).check(args.frames, args.height, args.width)  # the frame rule needs the model
     if args.height and args.width:
         check_fits_in_memory(args.frames, args.height, args.width)
@@ -82,6 +92,28 @@ def run(args: argparse.Namespace) -> int:
     write_video(args.output, out.frames[0], args.fps or pipe.config.frame_rate, overwrite=args.overwrite)
     t = out.timings
     print(f"wrote {args.output} ({args.frames} frames, {width}x{height})")
+    print_timings(t, steps)
+    return 0
+
+
+def run_onnx(args: argparse.Namespace, image) -> int:
+    from ..export.runtime_onnx import OnnxVideoGenerator
+
+    generator = OnnxVideoGenerator(args.export_dir)
+    m = generator.manifest
+    for option, value in (("frames", args.frames), ("height", args.height), ("width", args.width)):
+        exported = m["num_frames" if option == "frames" else option]
+        if value is not None and value != exported:
+            raise ValueError(f"the export in {args.export_dir} makes {exported} {option}, not {value}: "
+                             f"export again with --{option} {value}")
+    frames, t = generator(image, args.motion, args.steps, args.sigmas, torch.Generator().manual_seed(args.seed))
+    write_video(args.output, frames, args.fps or m["frame_rate"], overwrite=args.overwrite)
+    steps = len(args.sigmas) if args.sigmas else args.steps
+    print(f"wrote {args.output} ({m['num_frames']} frames, {m['width']}x{m['height']}, onnxruntime)")
+    print_timings(t, steps)
+    return 0
+
+
+def print_timings(t: dict[str, float], steps: int) -> None:
     print(f"seconds: encode {t['encode']:.2f} | denoise {t['denoise']:.2f} ({steps} steps, "
           f"{t['denoise_per_step']:.2f}/step) | decode {t['decode']:.2f} | total {t['total']:.2f}")
-    return 0

@@ -41,6 +41,27 @@ def check_sigmas(sigmas: Sequence[float]) -> None:
         raise ValueError(f"sigmas must be a non-empty, strictly decreasing list in (0, 1], got {sigmas}")
 
 
+def step_schedule(scheduler: FlowMatchEulerDiscreteScheduler, num_inference_steps: int = 30,
+                  sigmas: Sequence[float] | None = None, device=None) -> FlowMatchEulerDiscreteScheduler:
+    """A copy of `scheduler` set up for one sampling run; its `sigmas` are each step's σ and a final 0.
+
+    The σ schedule is the scheduler's: its `shift` warps linspace(1 → 0) over `num_inference_steps`.
+    `sigmas` instead gives the exact σ of each step (a distilled student's list, e.g. [1.0] or [1.0, 0.5]),
+    used unshifted; the final 0 is implied."""
+    if sigmas is not None:
+        check_sigmas(sigmas)
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler.config, shift=1.0)
+        scheduler.set_timesteps(sigmas=list(sigmas), device=device)
+    else:
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
+        # The scheduler applies its shift to these, giving shift-warped linspace(1 → 0) (docs/architecture.md §4).
+        unshifted = torch.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler.config)
+        scheduler.set_timesteps(sigmas=unshifted.tolist(), device=device)
+    return scheduler
+
+
 def sample_latents(
     denoiser: torch.nn.Module,
     scheduler: FlowMatchEulerDiscreteScheduler,
@@ -58,9 +79,7 @@ def sample_latents(
     """Integrate the flow from noise (σ = 1) to data (σ = 0); returns (B, C, T, H, W) latents.
 
     reference_latent (B, C, 1, H, W) is written into latent frame 0 before the first step and after
-    every step, and its tokens always see timestep 0. The σ schedule is the scheduler's: its `shift`
-    warps linspace(1 → 0) over `num_inference_steps`. `sigmas` instead gives the exact σ of each step
-    (a distilled student's list, e.g. [1.0] or [1.0, 0.5]), used unshifted; the final 0 is implied.
+    every step, and its tokens always see timestep 0. The σ schedule: `step_schedule`.
     A list of generators, one per video, gives each video the noise its generator alone would (as in
     diffusers): a video does not depend on the others in its batch. `residual` (a denoiser with
     `reference_residual`) integrates each frame's difference from the reference, added back at the end.
@@ -68,18 +87,7 @@ def sample_latents(
     reports, inspection); a "latents" entry in the dict it returns replaces the latents.
     """
     B, C, _, H, W = reference_latent.shape
-    if sigmas is not None:
-        check_sigmas(sigmas)
-        scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler.config, shift=1.0)
-        scheduler.set_timesteps(sigmas=list(sigmas), device=reference_latent.device)
-    else:
-        if num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps}")
-        # The scheduler applies its shift to these, giving shift-warped linspace(1 → 0) (docs/architecture.md §4).
-        unshifted = torch.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
-        scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler.config)
-        scheduler.set_timesteps(sigmas=unshifted.tolist(), device=reference_latent.device)
-
+    scheduler = step_schedule(scheduler, num_inference_steps, sigmas, reference_latent.device)
     shape = (B, C, num_latent_frames, H, W)
     if noise is None:
         noise = initial_noise(shape, generator).to(reference_latent.device)

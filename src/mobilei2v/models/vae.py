@@ -53,7 +53,8 @@ def encode_video(vae: AutoencoderKLLTXVideo, video: torch.Tensor, generator: tor
     The posterior mean by default (deterministic); `sample=True` draws from it as the authors do.
     """
     geometry = LatentGeometry.of(vae)
-    geometry.check(video.shape[2], *video.shape[-2:])
+    if not torch.jit.is_tracing():  # a traced export sees shapes as tensors; it checked its sizes before
+        geometry.check(video.shape[2], *video.shape[-2:])
     posterior = vae.encode(geometry.pad(video).to(vae.dtype)).latent_dist
     latents = posterior.sample(generator) if sample else posterior.mode()
     return latents.float() * vae.config.scaling_factor

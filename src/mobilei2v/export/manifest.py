@@ -1,0 +1,68 @@
+"""export.json: what an app needs to drive the three programs of an export folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..diffusion.flow import NUM_TRAIN_TIMESTEPS
+from ..diffusion.sampler import step_schedule
+from ..pipeline import MobileI2VPipeline
+from .stages import Stage
+
+MANIFEST = "export.json"
+SAMPLING = ("x = noise (1, C, T', H', W'); x[:, :, 0] = reference_latent; for each step i: timestep = "
+            "timestep_scale·sigmas[i] on every latent frame but frame 0 (0 there), v = denoiser(x, timestep, "
+            "motion_score), x += (sigmas[i+1] − sigmas[i])·v, x[:, :, 0] = reference_latent; then video = "
+            "decoder(x); pixels = (video + 1) / 2")
+
+
+def make_manifest(pipe: MobileI2VPipeline, stages: dict[str, Stage], files: dict[str, str], *, runtime: str,
+                  precision: str, height: int, width: int, num_frames: int, num_inference_steps: int,
+                  attention: str) -> dict:
+    scheduler = step_schedule(pipe.scheduler, num_inference_steps)
+    geometry = pipe.geometry
+    return {
+        "format": runtime,
+        "precision": precision,
+        "height": height,
+        "width": width,
+        "num_frames": num_frames,
+        "frame_rate": pipe.config.frame_rate,
+        "geometry": {"spatial": geometry.spatial, "temporal": geometry.temporal, "channels": geometry.channels},
+        "latent_shape": [1, geometry.channels, *geometry.latent_grid(num_frames, height, width)],
+        "num_inference_steps": num_inference_steps,
+        "sigmas": [float(s) for s in scheduler.sigmas],
+        "timestep_scale": NUM_TRAIN_TIMESTEPS,
+        "reference_frames": 1,
+        "scheduler_config": {k: v for k, v in pipe.scheduler.config.items() if not k.startswith("_")},
+        "attention": attention,
+        "sampling": SAMPLING,
+        "stages": {
+            name: {"file": files[name],
+                   "inputs": {k: list(v.shape) for k, v in stage.inputs.items()},
+                   "outputs": {stage.output: list(stage.module(**stage.inputs).shape)}}
+            for name, stage in stages.items()
+        },
+    }
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def read_manifest(folder: str | Path, runtime: str | None = None) -> dict:
+    """export.json of `folder` (ValueError naming what is wrong), made for `runtime` if given."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise ValueError(f"not an export folder: {path} is missing (make one with `mobilei2v export`)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is corrupt: {err}") from None
+    if runtime and manifest.get("format") != runtime:
+        raise ValueError(f"{folder} holds a {manifest.get('format')!r} export, not {runtime!r}")
+    for stage in manifest["stages"].values():
+        if not (Path(folder) / stage["file"]).exists():
+            raise ValueError(f"the export folder is incomplete: {Path(folder) / stage['file']} is missing")
+    return manifest

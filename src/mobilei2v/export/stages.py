@@ -1,0 +1,88 @@
+"""The three programs a device runs, as modules with static shapes for one video size.
+
+encoder: image (1, 3, H, W) in [−1, 1] → reference_latent (1, C, 1, H', W'), padded to the latent grid
+         inside, scaled by the VAE's scaling factor.
+denoiser: latents (1, C, T', H', W'), timestep (1, T') = 1000·σ per latent frame (0 on the reference
+         frame), motion_score (1,) → velocity (1, C, T', H', W'); the grid's RoPE tables are constants.
+decoder: latents (1, C, T', H', W') → video (1, 3, T, H, W) in [−1, 1], cropped to H × W.
+The Euler update and the reference-frame reset between steps are the caller's (export.json says how).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..models.denoiser import MobileI2VDenoiser
+from ..models.vae import decode_latents, encode_video
+from ..pipeline import MobileI2VPipeline
+from .ane_attention import rewrite_attention
+
+
+class EncoderStage(nn.Module):
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return encode_video(self.vae, image[:, :, None])  # (1, C, 1, H', W')
+
+
+class DenoiserStage(nn.Module):
+    """One denoiser evaluation on a fixed latent grid; `attention` a `REWRITES` name or "original"."""
+
+    def __init__(self, denoiser: MobileI2VDenoiser, grid: tuple[int, int, int], attention: str = "original",
+                 fp32_norms: bool = True):
+        super().__init__()
+        self.denoiser = denoiser if attention == "original" else rewrite_attention(denoiser, attention, grid, fp32_norms)
+        cos, sin = denoiser.rope_tables(grid, dtype=denoiser.dtype)
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def forward(self, latents: torch.Tensor, timestep: torch.Tensor, motion_score: torch.Tensor) -> torch.Tensor:
+        return self.denoiser(latents, timestep, motion_score, (self.cos, self.sin))
+
+
+class DecoderStage(nn.Module):
+    def __init__(self, decoder: nn.Module, height: int, width: int, scaling_factor: float):
+        super().__init__()
+        self.decoder, self.height, self.width, self.scaling_factor = decoder, height, width, scaling_factor
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return decode_latents(self.decoder, latents, self.height, self.width, self.scaling_factor)
+
+
+@dataclass
+class Stage:
+    """A stage module with named example inputs (their shapes are the program's) and output name."""
+
+    module: nn.Module
+    inputs: dict[str, torch.Tensor]
+    output: str
+
+
+def build_stages(pipe: MobileI2VPipeline, height: int, width: int, num_frames: int, attention: str = "original",
+                 dtype: torch.dtype = torch.float32, fp32_norms: bool = True) -> dict[str, Stage]:
+    """The encoder, denoiser and decoder of `pipe` for videos of num_frames × height × width (checked
+    against the model's geometry: ValueError with the fix), in `dtype`."""
+    geometry = pipe.geometry
+    geometry.check(num_frames, height, width)
+    grid = geometry.latent_grid(num_frames, height, width)
+    latent = torch.zeros(1, geometry.channels, *grid, dtype=dtype)
+    decoder = pipe.decoder_for(None)
+    stages = {
+        "encoder": Stage(EncoderStage(pipe.vae), {"image": torch.zeros(1, 3, height, width, dtype=dtype)},
+                         "reference_latent"),
+        "denoiser": Stage(DenoiserStage(pipe.denoiser, grid, attention, fp32_norms),
+                          {"latents": latent, "timestep": torch.zeros(1, grid[0], dtype=dtype),
+                           "motion_score": torch.zeros(1, dtype=dtype)}, "velocity"),
+        "decoder": Stage(DecoderStage(decoder, height, width, pipe.vae.config.scaling_factor),
+                         {"latents": latent}, "video"),
+    }
+    for stage in stages.values():
+        # a copy in another precision leaves the pipeline's own modules as they were
+        stage.module = (stage.module if dtype == torch.float32 else copy.deepcopy(stage.module).to(dtype)).eval()
+    return stages

@@ -1,0 +1,50 @@
+"""ONNX: the three programs of an export folder make, through onnxruntime alone, the PyTorch pipeline's video."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mobilei2v.export.build import export_model
+from mobilei2v.export.runtime_onnx import OnnxVideoGenerator
+from mobilei2v.measures.video import psnr
+from mobilei2v.pipeline import MobileI2VPipeline
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def onnx_export(tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx") / "export"
+    export_model(tiny_model_dir, out, "onnx", height=64, width=96, num_frames=17, num_inference_steps=4)
+    return out
+
+
+def test_export_json_drives_the_programs(onnx_export, tiny_pipeline):
+    manifest = json.loads((onnx_export / "export.json").read_text())
+    assert manifest["latent_shape"] == [1, 16, 3, 2, 3]
+    assert len(manifest["sigmas"]) == 5 and manifest["sigmas"][0] == 1.0 and manifest["sigmas"][-1] == 0.0
+    assert manifest["stages"]["decoder"]["outputs"]["video"] == [1, 3, 17, 64, 96]
+    assert sorted(p.name for p in onnx_export.iterdir()) == ["decoder.onnx", "denoiser.onnx", "encoder.onnx",
+                                                             "export.json"]
+
+
+def test_onnxruntime_video_matches_the_pytorch_pipeline(onnx_export, tiny_model_dir, photo):
+    frames, timings = OnnxVideoGenerator(onnx_export)(photo, motion_score=3.0, generator=torch.Generator().manual_seed(5))
+    pipe = MobileI2VPipeline.from_pretrained(tiny_model_dir)
+    expected = pipe(photo, motion_score=3.0, num_frames=17, height=64, width=96, num_inference_steps=4,
+                    generator=torch.Generator().manual_seed(5), progress=False).frames[0]
+    assert frames.shape == expected.shape == (17, 64, 96, 3)
+    assert psnr(expected, frames) >= 60
+    assert np.ptp(expected) > 0  # not a trivially equal blank video
+    assert set(timings) >= {"encode", "denoise", "decode"}
+
+
+def test_generate_runtime_onnx_writes_the_video(onnx_export, photo, tmp_path, cli):
+    out = tmp_path / "video.mp4"
+    code, stdout, _ = cli("generate", photo, "-o", out, "--runtime", "onnx", "--export-dir", onnx_export, "--steps", "4")
+    assert code == 0 and out.stat().st_size > 0 and "onnxruntime" in stdout
+    code, _, err = cli("generate", photo, "-o", tmp_path / "b.mp4", "--runtime", "onnx", "--export-dir", onnx_export,
+                       "--frames", "9")
+    assert code == 2 and "makes 17 frames, not 9" in err and len(err.strip().splitlines()) == 1
