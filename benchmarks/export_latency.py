@@ -7,7 +7,7 @@ latency per runtime against eager PyTorch. Median of --repeats after one warm-up
 
     python benchmarks/export_latency.py attention [--tokens 1024 2760 8192 16384] [--json out.json]
     python benchmarks/export_latency.py stages [--model DIR | --preset 270m] [--height H --width W --frames T]
-    python benchmarks/export_latency.py plot attention.json docs/export-attention.png
+    python benchmarks/export_latency.py plot attention.json attention.png
 """
 
 from __future__ import annotations
