@@ -175,12 +175,13 @@ def test_validation_logs_the_psnr_of_the_weights_it_exports_and_cosine_ends_at_z
         decoder_config(clips_file, tmp_path, mode="scratch", validation={"every": 3})
 
 
-def test_pca_initialisation_starts_the_autoencoder_as_pca(clips_file, tmp_path):
+@pytest.mark.parametrize("whiten", [True, False])
+def test_pca_initialisation_starts_the_autoencoder_as_pca(clips_file, tmp_path, whiten):
     torch.manual_seed(0)
     LinearPathAutoencoder(**VAE_PRESETS["tiny"]).save_pretrained(tmp_path / "vae")
     LightDecoder(**LIGHT_DECODER_PRESETS["tiny"], linear_path=True).save_pretrained(tmp_path / "decoder")
     config = decoder_config(clips_file, tmp_path / "run", mode="scratch", vae=str(tmp_path / "vae"),
-                            light_decoder=str(tmp_path / "decoder"), pca_init=True, pca_images=16,
+                            light_decoder=str(tmp_path / "decoder"), pca_init=True, pca_images=16, pca_whiten=whiten,
                             stages=[{"steps": 1, "videos": str(clips_file), "height": 64, "width": 64,
                                      "num_frames": 1}])
     messages = []
@@ -193,13 +194,17 @@ def test_pca_initialisation_starts_the_autoencoder_as_pca(clips_file, tmp_path):
     geometry = LatentGeometry(32, 8)
     patches = geometry.patchify(images).movedim(1, -1).reshape(-1, 3 * 32 * 32).double()
     mean = patches.mean(0)
-    _, _, vt = torch.linalg.svd(patches - mean, full_matrices=False)
+    _, singular, vt = torch.linalg.svd(patches - mean, full_matrices=False)
     projected = (patches - mean) @ vt[:16].T @ vt[:16] + mean
     with torch.no_grad():
         latents = vae.encode(images).latent_dist.mode()
         reconstruction = decoder(latents)
         linear = geometry.unpatchify(decoder.linear_decode(vae.linear_encode(geometry.patchify(images))))
-    assert latents.std() == pytest.approx(1.0, abs=0.15)  # whitened
+    linear_latents = vae.linear_encode(geometry.patchify(images)).detach()
+    channel_std = linear_latents.transpose(0, 1).flatten(1).std(dim=1).double()
+    # whitened: every channel has unit variance; else a channel's std is its principal component's
+    expected_std = torch.ones(16).double() if whiten else singular[:16] / (len(patches) - 1) ** 0.5
+    torch.testing.assert_close(channel_std, expected_std, rtol=1e-3, atol=1e-4)
     expected = geometry.unpatchify(projected.float().reshape(16, 2, 2, 1, -1).permute(0, 4, 3, 1, 2))
     torch.testing.assert_close(linear, expected, atol=1e-3, rtol=0)  # the linear paths are PCA
     assert (reconstruction - linear).abs().mean() < 0.2 * (expected - expected.mean()).abs().mean()  # deep: small

@@ -142,6 +142,7 @@ class DecoderTrainConfig(LoopConfig):
     # scratch: start the linear paths of the `small` presets as PCA of this many frames of the first stage
     pca_init: bool = False
     pca_images: int = 512
+    pca_whiten: bool = True  # unit-variance latent channels; false: each channel's variance is its pixels' (`pca_init`)
     perceptual_weights: str | None = None  # a local torchvision VGG-16 state dict: adds an LPIPS term
     perceptual_linear_weights: str | None = None  # the `lpips` package's vgg.pth (else uniform channels)
     perceptual_weight: float = 1.0

@@ -37,10 +37,16 @@ from .trainer import TrainingLoop
 DEEP_PATH_START = 0.1  # pca_init scales the deep paths' last convs by this
 
 
-def pca_init(vae: AutoencoderKLLTXVideo, decoder: LightDecoder, stage: DecoderStage, count: int, log=print) -> None:
-    """Start from PCA: the linear paths become the whitened principal components of the first stage's
-    frames (as s×s patches, s the spatial compression), and the deep paths' last convs start at a tenth of their initial scale, so
-    the autoencoder begins close to the best linear one and training adds to it."""
+def pca_init(vae: AutoencoderKLLTXVideo, decoder: LightDecoder, stage: DecoderStage, count: int,
+             whiten: bool = True, log=print) -> None:
+    """Start from PCA: the linear paths become the principal components of the first stage's frames (as
+    s×s patches, s the spatial compression), and the deep paths' last convs start at a tenth of their
+    initial scale, so the autoencoder begins close to the best linear one and training adds to it.
+
+    `whiten` gives every latent channel unit variance. Unwhitened, a channel's variance is the pixel
+    variance it carries, so a squared error in latent space is the same squared error in pixels; a
+    denoiser trained on whitened latents spends as much of its loss on the faintest component as on the
+    patch's mean colour, and its errors in the loud components show as coloured blocks."""
     if not isinstance(vae, LinearPathAutoencoder) or decoder.linear_decode is None:
         raise ValueError("pca_init needs a VAE and a light decoder with linear paths (the `small` presets)")
     dataset = VideoClipDataset(stage.videos, 1, stage.height, stage.width, motion_scores=False,
@@ -54,8 +60,10 @@ def pca_init(vae: AutoencoderKLLTXVideo, decoder: LightDecoder, stage: DecoderSt
     channels = vae.config.latent_channels
     scale = variances[:channels].clamp_min(1e-12).sqrt()  # (C,) standard deviations along the components
     components = vt[:channels].T  # (3·s·s, C)
+    if not whiten:
+        scale = torch.ones_like(scale)  # orthonormal: latent coordinates in pixel units
     with torch.no_grad():
-        encode = (components / scale).T  # whitened: every latent channel starts at unit variance
+        encode = (components / scale).T
         vae.linear_encode.weight.copy_(encode[:, :, None, None, None])
         vae.linear_encode.bias.copy_(-(encode @ mean))
         decoder.linear_decode.weight.copy_((components * scale)[:, :, None, None, None])
@@ -95,7 +103,7 @@ class DecoderTrainer(TrainingLoop):
             check_geometry(config, decoder.geometry)
             # A run that has checkpoints resumes from them (or refuses to start), so its start is never used.
             if config.pca_init and latest_checkpoint(Path(config.output_dir)) is None:
-                pca_init(vae, decoder, config.stages[0], config.pca_images, log)
+                pca_init(vae, decoder, config.stages[0], config.pca_images, config.pca_whiten, log)
         if config.gradient_checkpointing:
             for part in parts.values():
                 if hasattr(part, "enable_gradient_checkpointing"):
