@@ -25,6 +25,7 @@ from .models.geometry import LatentGeometry
 from .models.light_decoder import LightDecoder
 from .models.registry import COMPONENTS, build, check_config, check_finite_weights
 from .models.vae import decode_latents, encode_video
+from .precision import dtype_name, resolve_dtype
 
 # The small model trained on a CPU with this project's commands and shipped inside the package
 # (docs/shipped-model.md): what `generate` and `from_pretrained()` use when no model is given.
@@ -78,11 +79,15 @@ class MobileI2VPipeline(DiffusionPipeline):
             raise ValueError("a model whose VAE decoder is untrained needs a light decoder")
         self.register_to_config(default_height=default_height, default_width=default_width, frame_rate=frame_rate,
                                 vae_decoder_trained=vae_decoder_trained)
+        self.precision = f"{dtype_name(denoiser.dtype)} (as built)"
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path = SHIPPED_MODEL, **kwargs) -> MobileI2VPipeline:
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path = SHIPPED_MODEL,
+                        dtype: str | torch.dtype = "auto", **kwargs) -> MobileI2VPipeline:
         """diffusers' `from_pretrained` of a saved folder (default: the shipped model), checked first: a
-        missing, partial, truncated or foreign folder fails with a ValueError that names what is wrong."""
+        missing, partial, truncated or foreign folder fails with a ValueError that names what is wrong.
+        `dtype` ("auto", "fp32", "bf16"; diffusers' `torch_dtype` is the same): see `set_precision`."""
+        dtype = kwargs.pop("torch_dtype", dtype)
         path = check_model_folder(pretrained_model_name_or_path, cls.__name__, cls.COMPONENTS,
                                   cls._optional_components)
         for name in COMPONENTS:  # the model parts (the scheduler's config is checked with the folder)
@@ -97,7 +102,20 @@ class MobileI2VPipeline(DiffusionPipeline):
         for name in cls.COMPONENTS:
             if isinstance(module := getattr(pipe, name), torch.nn.Module):
                 check_finite_weights(module, Path(path) / name)
+        pipe.set_precision(dtype)
         return pipe
+
+    def set_precision(self, dtype: str | torch.dtype = "auto") -> str:
+        """Cast every model part to `dtype`: "auto" is bf16 where the device multiplies bf16 natively and
+        fp32 elsewhere (`mobilei2v.precision`, which also names what stays fp32). Returns the choice and
+        why, also kept as `self.precision`."""
+        dtype, why = resolve_dtype(dtype, self.device)
+        for name in self.COMPONENTS:
+            if isinstance(module := getattr(self, name), torch.nn.Module):
+                # torch's own `to`: diffusers' override warns about fp32 modules even when there are none
+                torch.nn.Module.to(module, dtype)
+        self.precision = f"{dtype_name(dtype)} ({why})"
+        return self.precision
 
     @classmethod
     def assemble(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,

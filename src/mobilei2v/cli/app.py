@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline
+from .arguments import add_dtype
 
 
 def add_parser(commands) -> None:
@@ -26,6 +27,7 @@ def add_parser(commands) -> None:
                    help="address to listen on: 127.0.0.1 keeps the page to this computer; 0.0.0.0 opens it to "
                         "the network")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    add_dtype(p)
     p.set_defaults(run=run)
 
 
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError('the web app needs Gradio: pip install "mobilei2v[app]"')
     from ..app.server import serve
 
-    pipe = MobileI2VPipeline.from_pretrained(args.model)
+    pipe = MobileI2VPipeline.from_pretrained(args.model, dtype=args.dtype)
+    print(f"precision: {pipe.precision}")
     model_name = "the shipped model" if args.model == SHIPPED_MODEL else str(args.model)
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}: other computers that can reach it can use this page and "

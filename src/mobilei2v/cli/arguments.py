@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..precision import CHOICES
+
 
 def seed(text: str) -> int:
     """A random seed torch's generators take: 0 to 2^63 − 1 (a larger one overflows only after the model has
@@ -15,3 +17,11 @@ def seed(text: str) -> int:
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"must be from 0 to 2^63 - 1, got {text}")
     return value
+
+
+def add_dtype(parser: argparse.ArgumentParser) -> None:
+    """`--dtype auto|fp32|bf16` for every command that runs a model (`mobilei2v.precision`)."""
+    parser.add_argument("--dtype", choices=CHOICES, default="auto",
+                        help="precision of every model part: auto (the default) picks bf16 where the CPU or GPU "
+                             "multiplies bf16 natively (AMX, AVX-512 BF16) and fp32 elsewhere, where bf16 is "
+                             "about 10x slower; the choice and its reason are printed")

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..diffusion.sampler import check_sigmas
 from ..io.files import atomic_output, check_output
 from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_motion_scores
-from .arguments import seed
+from .arguments import add_dtype, seed
 
 
 def add_parser(commands) -> None:
@@ -39,6 +39,7 @@ def add_parser(commands) -> None:
                    help="also write a contact sheet PNG: ground-truth and generated frames of the first photos "
                         "at motion scores 2 and 4")
     p.add_argument("--sheet-photos", type=int, default=3, help="photos on the contact sheet")
+    add_dtype(p)
     p.add_argument("--overwrite", action="store_true", help="replace the --json and --sheet files if they exist")
     p.set_defaults(run=run)
 
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--scores: give at least two motion scores")
     if args.sigmas:
         check_sigmas(args.sigmas)
-    pipe = MobileI2VPipeline.from_pretrained(args.model)
+    pipe = MobileI2VPipeline.from_pretrained(args.model, dtype=args.dtype)
+    print(f"precision: {pipe.precision}")
     sheet_scores = tuple(s for s in scores if s in (2.0, 4.0)) or (max(scores),)
     report = evaluate(pipe, photos, scores, num_frames=args.frames, steps=args.steps, sigmas=args.sigmas,
                       seed=args.seed, sheet_photos=args.sheet_photos if args.sheet else 0, sheet_scores=sheet_scores)

@@ -13,7 +13,7 @@ from ..io.images import load_image
 from ..io.video import VIDEO_SUFFIXES, check_fps, write_video
 from ..models.geometry import LatentGeometry
 from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_fits_in_memory, check_motion_scores
-from .arguments import seed
+from .arguments import add_dtype, seed
 
 
 def add_parser(commands) -> None:
@@ -41,9 +41,7 @@ def add_parser(commands) -> None:
     p.add_argument("--seed", type=seed, default=0, help="random seed; the same seed gives the same video")
     p.add_argument("--decoder", choices=("ltx", "light"), default=None,
                    help="LTX VAE decoder or the light decoder (default: light when the model has one)")
-    p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
-                   help="denoiser precision; bf16 is faster only where the hardware has bf16 matmuls "
-                        "(AVX-512 BF16 or AMX CPUs, GPUs), and much slower on AVX2-only CPUs")
+    add_dtype(p)
     p.add_argument("--fps", type=float, default=None, help="frame rate of the file (default: the model's)")
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                    help="onnx: run the programs of --export-dir through onnxruntime (no PyTorch model)")
@@ -75,10 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if args.height and args.width:
         check_fits_in_memory(args.frames, args.height, args.width)
 
-    pipe = MobileI2VPipeline.from_pretrained(args.model)
-    if args.dtype == "bf16":
-        # torch's own `to`: diffusers' override warns about fp32 modules even when there are none.
-        torch.nn.Module.to(pipe.denoiser, torch.bfloat16)
+    pipe = MobileI2VPipeline.from_pretrained(args.model, dtype=args.dtype)
+    print(f"precision: {pipe.precision}")
     height = args.height or pipe.config.default_height
     width = args.width or pipe.config.default_width
     pipe.geometry.check(args.frames, height, width)

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         with torch.device("meta"):  # count parameters without allocating them
             info = {"preset": args.preset, **describe(build("denoiser", args.preset))}
     else:
-        pipe = MobileI2VPipeline.from_pretrained(args.model)
+        pipe = MobileI2VPipeline.from_pretrained(args.model, dtype="fp32")
         info = {"model": str(args.model), **describe(pipe.denoiser),
                 "vae_params": sum(p.numel() for p in pipe.vae.parameters()),
                 "light_decoder_params": sum(p.numel() for p in pipe.light_decoder.parameters())

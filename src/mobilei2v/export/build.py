@@ -42,7 +42,7 @@ def export_model(model: str | Path, output: str | Path, runtime: str, height: in
         raise ValueError(f"precision must be {' or '.join(PRECISIONS)}, got {precision!r}")
     check_output(output, overwrite)
     require(runtime)
-    pipe = MobileI2VPipeline.from_pretrained(model)
+    pipe = MobileI2VPipeline.from_pretrained(model, dtype="fp32")  # --precision casts the programs
     height, width = height or pipe.config.default_height, width or pipe.config.default_width
     suffix, _, default_attention = FORMATS[runtime]
     attention = attention or default_attention

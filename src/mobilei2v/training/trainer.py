@@ -199,7 +199,7 @@ class DenoiserTrainer(TrainingLoop):
     """`mobilei2v train`: the denoiser with the flow-matching loss (docs/architecture.md §4)."""
 
     def __init__(self, config: TrainConfig, log=print):
-        self.pipe = MobileI2VPipeline.from_pretrained(config.pipeline)
+        self.pipe = MobileI2VPipeline.from_pretrained(config.pipeline, dtype="fp32")  # mixed precision is autocast's
         self.pipe.vae.requires_grad_(False).eval()
         check_geometry(config, self.pipe.geometry)
         if config.gradient_checkpointing:
