@@ -100,7 +100,7 @@ def stages(args) -> list[dict]:
     if args.preset:
         pipe = MobileI2VPipeline.assemble(f"mobilei2v-{args.preset}", "ltx-video", "turbo-vaed-ltx")
     else:
-        pipe = MobileI2VPipeline.from_pretrained(args.model)
+        pipe = MobileI2VPipeline.from_pretrained(args.model, dtype="fp32")
     height, width = args.height or pipe.config.default_height, args.width or pipe.config.default_width
     rows = []
     for name, stage in build_stages(pipe, height, width, args.frames).items():
