@@ -103,8 +103,8 @@ class TrainingLoop:
         self.critics: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]] = {}
         for name, critic in (critics or {}).items():
             critic.train()
-            critic_optimizer = make_optimizer(config.optimizer, critic.parameters(),
-                                              critic_learning_rate or config.learning_rate, config.weight_decay)
+            learning_rate = config.learning_rate if critic_learning_rate is None else critic_learning_rate
+            critic_optimizer = make_optimizer(config.optimizer, critic.parameters(), learning_rate, config.weight_decay)
             self.critics[name] = self.accelerator.prepare(critic, critic_optimizer)
         self._records: dict[str, list[torch.Tensor]] = {}
         self.ema.to(self.accelerator.device)  # checkpointed by `save_checkpoint` in safetensors, not pickled
