@@ -133,6 +133,17 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def clips_latent_cache(model_dir, clips_file, tmp_path_factory) -> Path:
+    """`data encode` of `clips_file` with `model_dir`'s VAE: eight clips as 16 × 2 × 2 × 2 latents."""
+    from mobilei2v.data.latent_cache import encode_csv
+
+    folder = tmp_path_factory.mktemp("latents") / "cache"
+    encode_csv(clips_file, folder, MobileI2VPipeline.from_pretrained(model_dir, dtype="fp32").vae, 64, 64,
+               num_frames=9, progress=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def clips_file(tmp_path_factory) -> Path:
     """Eight 9-frame 64×64 clips of a smooth pattern panning at different speeds."""
     folder = tmp_path_factory.mktemp("clips")

@@ -188,3 +188,26 @@ def test_callback_on_step_end_sees_every_step_and_may_replace_the_latents(tiny_p
 
     zeroed = generate(tiny_pipeline, photo, output_type="latent", callback_on_step_end=zero_after_last_step).frames
     assert not zeroed.any()
+
+
+def test_a_distilled_models_sigma_list_is_saved_and_sampled_by_default(tiny_pipeline, tmp_path, photo):
+    folder = tmp_path / "student"
+    MobileI2VPipeline(**tiny_pipeline.components, default_height=64, default_width=96,
+                      default_sigmas=[1.0, 0.5]).save_pretrained(folder)
+    student = MobileI2VPipeline.from_pretrained(folder, dtype="fp32")
+    assert student.config.default_sigmas == [1.0, 0.5]
+
+    def run(**kwargs):
+        steps = []
+        kwargs = {"num_inference_steps": None, **kwargs}
+        latents = generate(student, photo, output_type="latent",
+                           callback_on_step_end=lambda pipe, i, t, state: steps.append(float(t)) or {}, **kwargs).frames
+        return latents, steps
+
+    default, steps = run()
+    assert steps == [1000.0, 500.0]  # the model's own σ list, unshifted
+    torch.testing.assert_close(default, run(sigmas=[1.0, 0.5])[0])
+    assert len(run(num_inference_steps=3)[1]) == 3  # an explicit step count still takes the shifted schedule
+    assert tiny_pipeline.sampling_schedule() == (30, None)  # an undistilled model: the teacher's 30 steps
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        MobileI2VPipeline(**tiny_pipeline.components, default_sigmas=[0.5, 1.0])

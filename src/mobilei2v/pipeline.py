@@ -17,7 +17,7 @@ import torch
 from diffusers import AutoencoderKLLTXVideo, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 
-from .diffusion.sampler import DEFAULT_SHIFT, make_scheduler, sample_latents
+from .diffusion.sampler import DEFAULT_SHIFT, DEFAULT_STEPS, check_sigmas, make_scheduler, sample_latents
 from .io.images import ImageInput, image_to_tensor, load_image
 from .io.model_folder import check_model_folder
 from .models.denoiser import MobileI2VDenoiser
@@ -50,6 +50,8 @@ class MobileI2VPipeline(DiffusionPipeline):
     `frame_rate` the frame rate of its training clips (what a written video should play at).
     `vae_decoder_trained` is False for a model whose VAE decoder is an untrained placeholder (the
     shipped model decodes with its light decoder only); decoding with it is then refused.
+    `default_sigmas` is a distilled student's σ list (e.g. [1.0, 0.5], docs/distillation.md): the steps it
+    was trained for, which a call that names neither `sigmas` nor `num_inference_steps` samples with.
     """
 
     COMPONENTS = ("denoiser", "vae", "scheduler", "light_decoder")
@@ -66,6 +68,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         default_width: int = 1280,
         frame_rate: int = 24,
         vae_decoder_trained: bool = True,
+        default_sigmas: Sequence[float] | None = None,
     ):
         super().__init__()
         if vae.config.latent_channels != denoiser.config.in_channels:
@@ -77,8 +80,11 @@ class MobileI2VPipeline(DiffusionPipeline):
         self.register_modules(denoiser=denoiser, vae=vae, scheduler=scheduler, light_decoder=light_decoder)
         if not vae_decoder_trained and light_decoder is None:
             raise ValueError("a model whose VAE decoder is untrained needs a light decoder")
+        if default_sigmas is not None:
+            check_sigmas(default_sigmas)
+            default_sigmas = [float(s) for s in default_sigmas]
         self.register_to_config(default_height=default_height, default_width=default_width, frame_rate=frame_rate,
-                                vae_decoder_trained=vae_decoder_trained)
+                                vae_decoder_trained=vae_decoder_trained, default_sigmas=default_sigmas)
         self.precision = f"{dtype_name(denoiser.dtype)} (as built)"
 
     @classmethod
@@ -151,6 +157,16 @@ class MobileI2VPipeline(DiffusionPipeline):
             return self.light_decoder
         raise ValueError(f"decoder must be 'ltx' or 'light', got {name!r}")
 
+    def sampling_schedule(self, num_inference_steps: int | None = None,
+                          sigmas: Sequence[float] | None = None) -> tuple[int, Sequence[float] | None]:
+        """(number of steps, σ list or None) that a call with these arguments samples with: `sigmas`; else
+        `num_inference_steps` steps of the scheduler's shifted schedule; else the model's own σ list
+        (`default_sigmas`); else `DEFAULT_STEPS` steps of the shifted schedule."""
+        if sigmas is None and num_inference_steps is None:
+            sigmas = self.config.default_sigmas
+            num_inference_steps = DEFAULT_STEPS
+        return (len(sigmas) if sigmas is not None else num_inference_steps), sigmas
+
     @torch.no_grad()
     def __call__(
         self,
@@ -159,7 +175,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         num_frames: int = 17,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 30,
+        num_inference_steps: int | None = None,
         sigmas: Sequence[float] | None = None,
         generator: torch.Generator | Sequence[torch.Generator] | None = None,
         decoder: str | None = None,
@@ -172,7 +188,8 @@ class MobileI2VPipeline(DiffusionPipeline):
         motion_score: requested optical-flow magnitude (typical 1–10; higher moves more).
         height, width: output size, multiples of 8 (default: the model's training size); the image is
         resized to cover it and centre-cropped. num_frames: k·t+1, t the VAE's temporal compression (8k+1 for LTX-Video's; `geometry`). sigmas: explicit σ per step for a
-        distilled model (overrides num_inference_steps). generator: one, or one per image (each video's
+        distilled model (overrides num_inference_steps). Neither given: the model's own σ list if it has one,
+        else 30 steps (`sampling_schedule`). generator: one, or one per image (each video's
         noise then depends on its own generator alone). decoder: "ltx" or "light".
         callback_on_step_end(pipe, step_index, timestep, {"latents": latents}) -> dict: called after each
         denoising step, as in diffusers; a "latents" entry in the dict it returns replaces the latents.
@@ -181,6 +198,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         width = width or self.config.default_width
         self.geometry.check(num_frames, height, width)
         check_fits_in_memory(num_frames, height, width)
+        num_inference_steps, sigmas = self.sampling_schedule(num_inference_steps, sigmas)
         if sigmas is None and (isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, Integral)):
             raise ValueError(f"num_inference_steps must be a whole number, got {num_inference_steps!r}")
         if output_type not in ("np", "pt", "latent"):
@@ -207,7 +225,7 @@ class MobileI2VPipeline(DiffusionPipeline):
                                  residual=self.denoiser.config.reference_residual)
         _check_finite(latents)
         timings["denoise"] = time.perf_counter() - start
-        timings["denoise_per_step"] = timings["denoise"] / (len(sigmas) if sigmas else num_inference_steps)
+        timings["denoise_per_step"] = timings["denoise"] / num_inference_steps
         if output_type == "latent":
             return MobileI2VPipelineOutput(frames=latents, timings=timings)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ..diffusion.sampler import DEFAULT_STEPS
 from ..io.images import load_image
 from ..io.video import write_video
 from ..pipeline import MobileI2VPipeline
@@ -64,9 +65,8 @@ class Choices:
         default_frames = geometry.usable_frames(_PIPELINE_DEFAULTS["num_frames"])
         lengths = {geometry.usable_frames(1 + round(m * (default_frames - 1))) for m in LENGTH_MULTIPLES}
         frame_counts = sorted(n for n in lengths if n > 1)  # usable_frames rounds down; 1 frame is a still
-        steps = _PIPELINE_DEFAULTS["num_inference_steps"]
-        return cls(tuple(sizes), tuple(frame_counts), default_frames, steps, _PIPELINE_DEFAULTS["motion_score"],
-                   max_steps=2 * steps)
+        return cls(tuple(sizes), tuple(frame_counts), default_frames, DEFAULT_STEPS, _PIPELINE_DEFAULTS["motion_score"],
+                   max_steps=2 * DEFAULT_STEPS)
 
     def check(self, height: int, width: int, num_frames: int, steps: int, motion: float, seed: int) -> None:
         """ValueError naming what to choose instead, for settings the page does not offer."""

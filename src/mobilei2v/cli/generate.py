@@ -30,7 +30,9 @@ def add_parser(commands) -> None:
                    help="a MobileI2VPipeline folder (default: the small model shipped with the package)")
     p.add_argument("--motion", type=float, default=2.0,
                    help="motion score: the optical-flow magnitude to aim for (typical 1-10; higher moves more)")
-    p.add_argument("--steps", type=int, default=30, help="Euler steps (30 for the teacher, 1-2 when distilled)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="Euler steps of the scheduler's shifted schedule (default: the model's own sigma list when "
+                        "it was distilled, else 30)")
     p.add_argument("--sigmas", type=float, nargs="+", default=None,
                    help="explicit decreasing noise levels, one per step (a distilled model's); overrides --steps")
     p.add_argument("--frames", type=int, default=None,
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         check_fps(args.fps, "--fps")
     if args.sigmas:
         check_sigmas(args.sigmas)
-    elif args.steps < 1:
+    elif args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     image = load_image(args.image)
     if (args.runtime == "onnx") != (args.export_dir is not None):
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if (image.height, image.width) != (height, width):
         print(f"resizing and centre-cropping the {image.width}x{image.height} image to {width}x{height}")
 
-    steps = len(args.sigmas) if args.sigmas else args.steps
+    steps = pipe.sampling_schedule(args.steps, args.sigmas)[0]
     out = pipe(image, motion_score=args.motion, num_frames=args.frames, height=height, width=width,
                num_inference_steps=args.steps, sigmas=args.sigmas,
                generator=torch.Generator().manual_seed(args.seed), decoder=args.decoder)
@@ -104,7 +106,7 @@ def run_onnx(args: argparse.Namespace, image) -> int:
                              f"export again with --{option} {value}")
     frames, t = generator(image, args.motion, args.steps, args.sigmas, torch.Generator().manual_seed(args.seed))
     write_video(args.output, frames, args.fps or m["frame_rate"], overwrite=args.overwrite)
-    steps = len(args.sigmas) if args.sigmas else args.steps
+    steps = len(args.sigmas) if args.sigmas else args.steps or m["num_inference_steps"]
     print(f"wrote {args.output} ({m['num_frames']} frames, {m['width']}x{m['height']}, onnxruntime)")
     print_timings(t, steps)
     return 0

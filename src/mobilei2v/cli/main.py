@@ -8,9 +8,9 @@ import sys
 from diffusers.utils import logging as diffusers_logging
 
 from ..runtime import keep_freed_memory
-from . import app, convert, data, evaluate, export, generate, init_model, inspect, train
+from . import app, convert, data, distill, evaluate, export, generate, init_model, inspect, train
 
-COMMANDS = (generate, app, evaluate, inspect, convert, export, init_model, train, data)
+COMMANDS = (generate, app, evaluate, inspect, convert, export, init_model, train, distill, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

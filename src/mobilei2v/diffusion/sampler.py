@@ -13,6 +13,9 @@ from .flow import frame_timesteps
 
 # The teacher's σ-schedule shift (docs/architecture.md §4): σ' = sσ / (1 + (s − 1)σ) over linspace(1 → 0).
 DEFAULT_SHIFT = 3.0
+# The teacher's number of Euler steps: what a pipeline samples with when neither the call nor the model
+# (a distilled student's σ list) says otherwise.
+DEFAULT_STEPS = 30
 
 
 def make_scheduler(shift: float = DEFAULT_SHIFT) -> FlowMatchEulerDiscreteScheduler:

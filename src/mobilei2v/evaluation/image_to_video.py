@@ -154,7 +154,7 @@ def format_table(report: Report, scores: set[float] | None = None) -> str:
 
 
 def evaluate(pipe: MobileI2VPipeline, photos: list[Path], scores=DEFAULT_SCORES, num_frames: int = 17,
-             steps: int = 30, sigmas: list[float] | None = None, seed: int = 0, progress: bool = True,
+             steps: int | None = None, sigmas: list[float] | None = None, seed: int = 0, progress: bool = True,
              sheet_photos: int = 0, sheet_scores: tuple[float, ...] = (2.0, 4.0)) -> Report:
     """Measure `pipe` on `photos` at its default size: one video per (photo, score). See the module doc.
     The ground-truth and generated videos of the first `sheet_photos` photos at `sheet_scores` are kept for
@@ -181,4 +181,4 @@ def evaluate(pipe: MobileI2VPipeline, photos: list[Path], scores=DEFAULT_SCORES,
                 sheet_videos[f"{Path(path).stem}, motion {score:g}, generated"] = generated
         requested += [float(s) for s in scores]
     return Report([str(p) for p in photos], requested, sets, num_frames, height, width,
-                  len(sigmas) if sigmas else steps, sheet_videos)
+                  pipe.sampling_schedule(steps, sigmas)[0], sheet_videos)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..diffusion.sampler import check_sigmas
 from ..models.geometry import MIN_SIZE, SIZE_MULTIPLE, LatentGeometry
 
 
@@ -149,6 +150,63 @@ class DecoderTrainConfig(LoopConfig):
     validation: DecoderValidation = field(default_factory=DecoderValidation)
 
 
+@dataclass
+class DistillStage:
+    """Distil on the clips of one latent cache (`mobilei2v data encode`: the conditions and the real clips);
+    `pairs` is the folder where `mobilei2v distill prepare` writes the teacher's results for them."""
+
+    steps: int
+    latent_cache: str
+    pairs: str
+    batch_size: int = 1
+
+
+@dataclass
+class RegressionLoss:
+    """MSE of the student's x̂0 to the teacher's ODE result from the same noise."""
+
+    weight: float = 1.0
+
+
+@dataclass
+class AdversarialLoss:
+    """LADD: the frozen teacher's features of re-noised student and real samples feed discriminator heads."""
+
+    weight: float = 0.1
+    # the teacher blocks whose features the heads read; default: the last block of each quarter of its depth
+    # (3, 7, 11 and 15 of the 270m's 16)
+    blocks: list[int] | None = None
+    head_channels: int = 256
+
+
+@dataclass
+class DistributionMatchingLoss:
+    """DMD2: the student follows the difference of the teacher's and a fake-score model's estimates."""
+
+    weight: float = 1.0
+    fake_updates: int = 5  # fake-score updates per student update (DMD2's two time-scale rule)
+
+
+@dataclass(kw_only=True)
+class DistillConfig(LoopConfig):
+    """`mobilei2v distill`: a 1–2-step student from a frozen teacher. Each loss is on when its section is
+    given (regression by default; `regression: null` turns it off)."""
+
+    teacher: str  # a MobileI2VPipeline folder: the frozen teacher; the student starts as a copy of its denoiser
+    stages: list[DistillStage]
+    student_sigmas: list[float] = field(default_factory=lambda: [1.0, 0.5])  # saved as the model's default_sigmas
+    teacher_steps: int = 30  # prepare: Euler steps of the teacher's own (shifted) σ schedule
+    pairs_per_clip: int = 1  # prepare: noises per clip, each with its own teacher result
+    regression: RegressionLoss | None = field(default_factory=RegressionLoss)
+    adversarial: AdversarialLoss | None = None
+    distribution_matching: DistributionMatchingLoss | None = None
+    critic_learning_rate: float | None = None  # the fake-score model and discriminator heads (default: learning_rate)
+    optimizer: Literal["came", "adamw"] = "adamw"
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.0
+    ema_decay: float = 0.99  # a distillation run is a few thousand steps
+
+
 def _check_type(value: Any, annotation: Any, key: str) -> Any:
     """`value` converted to `annotation` where that is lossless (int → float), else ConfigError."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
@@ -208,7 +266,8 @@ def _validate_loop(config: LoopConfig) -> None:
             raise ConfigError(f"stages[{i}].steps: must be at least 1")
         if stage.batch_size < 1:
             raise ConfigError(f"stages[{i}].batch_size: must be at least 1")
-        _check_frames(stage.num_frames, f"stages[{i}].num_frames")
+        if hasattr(stage, "num_frames"):  # (a distillation stage's clips are its cache's)
+            _check_frames(stage.num_frames, f"stages[{i}].num_frames")
     for key in ("checkpoint_every", "keep_checkpoints", "gradient_accumulation_steps", "log_every"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{key}: must be at least 1")
@@ -282,6 +341,43 @@ def _validate_decoder(config: DecoderTrainConfig) -> None:
         raise ConfigError(f"feature_blocks: indices 0 (mid block) to 4 (last up block), got {config.feature_blocks}")
 
 
+def _validate_distill(config: DistillConfig) -> None:
+    _validate_loop(config)
+    for i, stage in enumerate(config.stages):
+        if Path(stage.pairs).resolve() == Path(stage.latent_cache).resolve():
+            raise ConfigError(f"stages[{i}].pairs: a folder of its own, not the latent cache")
+    try:
+        check_sigmas(config.student_sigmas)
+    except ValueError as err:
+        raise ConfigError(f"student_sigmas: {err}") from None
+    if config.student_sigmas[0] != 1.0:
+        raise ConfigError(f"student_sigmas: must start at 1.0 (the student starts from pure noise), got "
+                          f"{config.student_sigmas}")
+    for key in ("teacher_steps", "pairs_per_clip"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{key}: must be at least 1")
+    losses = {"regression": config.regression, "adversarial": config.adversarial,
+              "distribution_matching": config.distribution_matching}
+    if not any(losses.values()):
+        raise ConfigError("regression, adversarial, distribution_matching: turn at least one loss on")
+    for name, loss in losses.items():
+        if loss is not None and not loss.weight > 0:
+            raise ConfigError(f"{name}.weight: must be above 0 (leave the section out to turn the loss off), "
+                              f"got {loss.weight}")
+    if config.adversarial is not None:
+        if config.adversarial.blocks is not None and (not config.adversarial.blocks
+                                                      or min(config.adversarial.blocks) < 0):
+            raise ConfigError(f"adversarial.blocks: block indices from 0, at least one, got "
+                              f"{config.adversarial.blocks}")
+        if config.adversarial.head_channels < 1:
+            raise ConfigError("adversarial.head_channels: must be at least 1")
+    if config.distribution_matching is not None and config.distribution_matching.fake_updates < 1:
+        raise ConfigError("distribution_matching.fake_updates: must be at least 1")
+    if (config.adversarial or config.distribution_matching) and config.gradient_accumulation_steps != 1:
+        raise ConfigError("gradient_accumulation_steps: must be 1 with the adversarial or distribution-matching "
+                          "loss (their models update once per batch); raise batch_size or the number of processes")
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently,
     so an edit above a forgotten copy of the key would do nothing)."""
@@ -298,7 +394,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_config(path: str | Path, kind: type[LoopConfig] = TrainConfig) -> LoopConfig:
-    """Read and check a YAML training configuration of `kind` (TrainConfig or DecoderTrainConfig)."""
+    """Read and check a YAML training configuration of `kind` (TrainConfig, DecoderTrainConfig or
+    DistillConfig)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
@@ -311,5 +408,5 @@ def load_config(path: str | Path, kind: type[LoopConfig] = TrainConfig) -> LoopC
 
 def config_from_dict(data: dict, kind: type[LoopConfig] = TrainConfig) -> LoopConfig:
     config = _from_dict(kind, data, "")
-    (_validate_decoder if kind is DecoderTrainConfig else _validate)(config)
+    {TrainConfig: _validate, DecoderTrainConfig: _validate_decoder, DistillConfig: _validate_distill}[kind](config)
     return config

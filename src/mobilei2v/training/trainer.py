@@ -68,9 +68,18 @@ class TrainingLoop:
 
     A subclass gives the trainable `model` (one module: wrap several in a ModuleDict) and defines
     `dataset(stage)`, `loss(model, batch)`, `export()` and optionally `validate(step)`.
+
+    `critics` are modules trained beside the model against their own losses (a distilled student's
+    fake-score model and discriminator, docs/distillation.md): each has its own optimizer at a constant
+    `critic_learning_rate` (default: the model's), no EMA, and is checkpointed with the model. The
+    subclass's `update_critics(batch)` runs before each batch's `loss` and steps them with `critic_step`.
+    A critic steps once per micro-batch, so a loop with critics needs `gradient_accumulation_steps` 1
+    (the configuration refuses more). `record(name, value)` adds a named value (a part of a loss) to the
+    progress bar and the logs.
     """
 
-    def __init__(self, config: LoopConfig, model: torch.nn.Module, log=print):
+    def __init__(self, config: LoopConfig, model: torch.nn.Module, log=print,
+                 critics: dict[str, torch.nn.Module] | None = None, critic_learning_rate: float | None = None):
         self.config = config
         self.log = log
         self.output_dir = Path(config.output_dir)
@@ -90,6 +99,14 @@ class TrainingLoop:
                                  num_warmup_steps=config.warmup_steps * processes,
                                  num_training_steps=config.total_steps * processes)
         self.model, self.optimizer, self.schedule = self.accelerator.prepare(model, optimizer, schedule)
+        # accelerate checkpoints every prepared module and optimizer, restoring them in this order.
+        self.critics: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]] = {}
+        for name, critic in (critics or {}).items():
+            critic.train()
+            learning_rate = config.learning_rate if critic_learning_rate is None else critic_learning_rate
+            critic_optimizer = make_optimizer(config.optimizer, critic.parameters(), learning_rate, config.weight_decay)
+            self.critics[name] = self.accelerator.prepare(critic, critic_optimizer)
+        self._records: dict[str, list[torch.Tensor]] = {}
         self.ema.to(self.accelerator.device)  # checkpointed by `save_checkpoint` in safetensors, not pickled
         if self.accelerator.is_main_process and "log_with" in kwargs:
             self.accelerator.init_trackers("mobilei2v")
@@ -99,6 +116,24 @@ class TrainingLoop:
 
     def loss(self, model: torch.nn.Module, batch: dict) -> torch.Tensor:
         raise NotImplementedError
+
+    def update_critics(self, batch: dict) -> None:
+        """Train the critics on `batch` (with `critic_step`) before the model's own step on it."""
+
+    def critic_step(self, name: str, loss: torch.Tensor) -> None:
+        """One optimizer step of critic `name` on `loss`."""
+        critic, optimizer = self.critics[name]
+        self._check_finite(loss, f"{name} loss")
+        self.accelerator.backward(loss)
+        if self.config.grad_clip > 0:
+            self.accelerator.clip_grad_norm_(critic.parameters(), self.config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad()
+
+    def record(self, name: str, value: torch.Tensor) -> None:
+        """Show `value` (a 0-d tensor of this micro-batch) as `name` in the progress bar and the logs: its mean
+        over the step's micro-batches and the processes."""
+        self._records.setdefault(name, []).append(value.detach().float())
 
     @property
     def final_dir(self) -> Path:
@@ -150,13 +185,14 @@ class TrainingLoop:
             if step < stage_end:
                 batches = self._batches(index, stage, (step - stage_start) * config.gradient_accumulation_steps)
                 while step < stage_end:
-                    loss, seconds = self._optimizer_step(batches)
+                    losses, seconds = self._optimizer_step(batches)
                     step += 1
                     samples = stage.batch_size * config.gradient_accumulation_steps * accelerator.num_processes
                     progress.update()
-                    progress.set_postfix(stage=index, loss=f"{loss:.4f}", samples_per_s=f"{samples / seconds:.2f}")
+                    progress.set_postfix(stage=index, **{name: f"{value:.4f}" for name, value in losses.items()},
+                                         samples_per_s=f"{samples / seconds:.2f}")
                     if step % config.log_every == 0:
-                        accelerator.log({"loss": loss, "lr": self.schedule.get_last_lr()[0],
+                        accelerator.log({**losses, "lr": self.schedule.get_last_lr()[0],
                                          "samples_per_s": samples / seconds}, step=step)
                     if step % config.checkpoint_every == 0 or step == config.total_steps:
                         save_checkpoint(accelerator, self.ema, self.output_dir, step, config.keep_checkpoints)
@@ -171,18 +207,23 @@ class TrainingLoop:
         accelerator.end_training()  # last: it also takes the process group down
         return self.final_dir
 
-    def _optimizer_step(self, batches: Iterator[dict]) -> tuple[float, float]:
-        """One optimizer step over `gradient_accumulation_steps` micro-batches; (mean loss, seconds)."""
+    def _check_finite(self, loss: torch.Tensor, what: str) -> None:
+        if not torch.isfinite(loss):
+            last = latest_checkpoint(self.output_dir)
+            raise TrainingError(f"the {what} is {loss.item()}: training stopped; the last good checkpoint is "
+                                f"{last if last else 'none (no checkpoint was written yet)'}. Lower the learning "
+                                "rate or check the data, then --resume")
+
+    def _optimizer_step(self, batches: Iterator[dict]) -> tuple[dict[str, float], float]:
+        """One optimizer step over `gradient_accumulation_steps` micro-batches; ({"loss": mean loss, and each
+        recorded value}, seconds)."""
         start, losses = time.perf_counter(), []
         for _ in range(self.config.gradient_accumulation_steps):
             batch = next(batches)
             with self.accelerator.accumulate(self.model), self.accelerator.autocast():
+                self.update_critics(batch)
                 loss = self.loss(self.model, batch)
-                if not torch.isfinite(loss):
-                    last = latest_checkpoint(self.output_dir)
-                    raise TrainingError(f"the loss is {loss.item()}: training stopped; the last good checkpoint "
-                                        f"is {last if last else 'none (no checkpoint was written yet)'}. Lower "
-                                        "the learning rate or check the data, then --resume")
+                self._check_finite(loss, "loss")
                 self.accelerator.backward(loss)
                 if self.accelerator.sync_gradients and self.config.grad_clip > 0:
                     self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -191,8 +232,11 @@ class TrainingLoop:
                 self.optimizer.zero_grad()
             losses.append(loss.detach())
         self.ema.step(self.accelerator.unwrap_model(self.model).parameters())
-        loss = self.accelerator.gather(torch.stack(losses).mean().reshape(1)).mean().item()
-        return loss, time.perf_counter() - start
+        means = torch.stack([torch.stack(losses).mean()] + [torch.stack(v).mean() for v in self._records.values()])
+        means = self.accelerator.gather(means[None]).mean(0).tolist()  # one collective for every value
+        names = ["loss", *self._records]
+        self._records.clear()
+        return dict(zip(names, means)), time.perf_counter() - start
 
 
 class DenoiserTrainer(TrainingLoop):

@@ -1,0 +1,167 @@
+"""`mobilei2v distill prepare`: the teacher's multi-step results, computed once (docs/distillation.md).
+
+A pair folder holds, for every clip of a latent cache (`mobilei2v data encode`), `pairs_per_clip` pairs:
+Gaussian noise and the teacher's Euler ODE result from it, beside the clip's conditions and real latents.
+- `index.json`: the settings every pair shares (the teacher's folder, its steps and σ-schedule shift, the
+  cache and its clip count, pairs per clip, seed), the shard size and the number of pairs. It is written
+  before the first shard, so a re-run with other settings is refused rather than mixed in.
+- `shard-00000.safetensors`, ...: shard s holds pairs s·S to (s + 1)·S − 1 as tensors `K.noise` and
+  `K.teacher` (C, T', H', W') (the teacher's result as the sampler returns it: latents a decoder takes),
+  `K.latents` (the real clip), `K.reference` (C, 1, H', W') and `K.motion_score` (0-d), K the pair's
+  number.
+Pair k belongs to clip k // pairs_per_clip, and its noise comes from a generator seeded with seed + k: a
+shard's content does not depend on which shards exist already, so a re-run makes only the missing ones
+(each written atomically) and ends with exactly what an uninterrupted run would have written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from ..data.latent_cache import LatentCache
+from ..diffusion.sampler import initial_noise, sample_latents
+from ..io.files import atomic_output
+from ..models.denoiser import MobileI2VDenoiser
+
+INDEX = "index.json"
+FORMAT_VERSION = 1
+SHARD_SIZE = 64  # pairs per shard: about 3 × 120 MB at 720p with the LTX VAE's latents
+FIELDS = {"noise": "noise", "teacher": "teacher_latents", "latents": "latents", "reference": "reference_latent",
+          "motion_score": "motion_score"}  # tensor name in a shard → item key
+
+
+def pair_settings(teacher_dir: str | Path, scheduler: FlowMatchEulerDiscreteScheduler, cache_dir: str | Path,
+                  teacher_steps: int, pairs_per_clip: int, seed: int) -> dict:
+    """What every pair of a folder shares: a pair folder made with other settings holds other pairs."""
+    return {"teacher": str(Path(teacher_dir).resolve()), "teacher_steps": teacher_steps,
+            "shift": float(scheduler.config.shift), "latent_cache": str(Path(cache_dir).resolve()),
+            "clips": len(LatentCache(cache_dir)), "pairs_per_clip": pairs_per_clip, "seed": seed}
+
+
+def shard_name(shard: int) -> str:
+    return f"shard-{shard:05d}.safetensors"
+
+
+@dataclass
+class PrepareResult:
+    made: int  # pairs computed by this run
+    already: int  # pairs a previous run had written
+    seconds: float
+
+
+def prepare_pairs(teacher: MobileI2VDenoiser, scheduler: FlowMatchEulerDiscreteScheduler, pairs_dir: str | Path,
+                  settings: dict, shard_size: int = SHARD_SIZE, batch_size: int = 1,
+                  progress: bool = True) -> PrepareResult:
+    """Write (or finish) the pair folder `pairs_dir` for `settings` (`pair_settings`): the teacher samples
+    `teacher_steps` Euler steps of `scheduler`'s schedule from each pair's noise, `batch_size` pairs at a
+    time, on the teacher's device. See the module's docstring."""
+    if shard_size < 1 or batch_size < 1:
+        raise ValueError(f"shard size and batch size must be at least 1, got {shard_size} and {batch_size}")
+    pairs_dir = Path(pairs_dir)
+    cache = LatentCache(settings["latent_cache"])
+    channels = cache.index["vae_config"]["latent_channels"]
+    if channels != teacher.config.in_channels:
+        raise ValueError(f"{cache.dir} holds {channels}-channel latents; the teacher takes "
+                         f"{teacher.config.in_channels}")
+    total = len(cache) * settings["pairs_per_clip"]
+    if not total:
+        raise ValueError(f"{cache.dir} holds no clips")
+    pairs_dir.mkdir(parents=True, exist_ok=True)
+    if (pairs_dir / INDEX).is_file():
+        found = read_index(pairs_dir)
+        different = [k for k in settings if found["settings"].get(k) != settings[k]]
+        if found["shard_size"] != shard_size:
+            different.append("shard_size")
+        if different:
+            raise ValueError(f"the pairs in {pairs_dir} were made with other settings ({', '.join(different)} "
+                             "differ): use a new folder for these")
+    else:
+        index = {"format": FORMAT_VERSION, "settings": settings, "shard_size": shard_size, "pairs": total}
+        with atomic_output(pairs_dir / INDEX) as tmp:
+            tmp.write_text(json.dumps(index, indent=1))
+
+    shards = range(math.ceil(total / shard_size))
+    todo = [s for s in shards if not (pairs_dir / shard_name(s)).is_file()]
+    made = sum(len(_pairs_of(s, shard_size, total)) for s in todo)
+    start = time.perf_counter()
+    device = teacher.device
+    bar = tqdm(total=total, initial=total - made, desc="teacher pairs", unit="pair", disable=not progress)
+    for shard in todo:
+        tensors = {}
+        keys = _pairs_of(shard, shard_size, total)
+        for first in range(0, len(keys), batch_size):
+            batch = keys[first:first + batch_size]
+            clips = [cache[k // settings["pairs_per_clip"]] for k in batch]
+            reference = torch.stack([c["reference"] for c in clips])  # (B, C, 1, H', W')
+            latents = torch.stack([c["video"] for c in clips])  # (B, C, T', H', W')
+            motion = torch.stack([c["motion_score"] for c in clips])
+            noise = initial_noise(tuple(latents.shape), [torch.Generator().manual_seed(settings["seed"] + k)
+                                                         for k in batch])
+            with torch.no_grad():
+                result = sample_latents(teacher, scheduler, reference.to(device), motion.to(device),
+                                        latents.shape[2], settings["teacher_steps"], noise=noise.to(device),
+                                        progress=False, residual=teacher.config.reference_residual).cpu()
+            values = {"noise": noise, "teacher": result, "latents": latents, "reference": reference,
+                      "motion_score": motion}
+            for i, k in enumerate(batch):
+                tensors.update({f"{k}.{name}": value[i].float().contiguous() for name, value in values.items()})
+            bar.update(len(batch))
+        with atomic_output(pairs_dir / shard_name(shard)) as tmp:
+            save_file(tensors, tmp)
+    bar.close()
+    return PrepareResult(made, total - made, time.perf_counter() - start)
+
+
+def _pairs_of(shard: int, shard_size: int, total: int) -> list[int]:
+    return list(range(shard * shard_size, min((shard + 1) * shard_size, total)))
+
+
+def read_index(pairs_dir: str | Path) -> dict:
+    """A pair folder's index; ValueError saying what to do when it is missing or not one."""
+    path = Path(pairs_dir) / INDEX
+    if not path.is_file():
+        raise ValueError(f"no teacher pairs in {pairs_dir} ({INDEX} is missing): run `mobilei2v distill prepare`")
+    try:
+        index = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is corrupt: {err}") from None
+    if not isinstance(index, dict) or {"settings", "shard_size", "pairs"} - index.keys():
+        raise ValueError(f"{path} is corrupt: not a teacher-pair index (settings, shard_size, pairs)")
+    return index
+
+
+class TeacherPairs(Dataset):
+    """A finished pair folder; items {"noise", "teacher_latents", "latents", "reference_latent",
+    "motion_score"}."""
+
+    def __init__(self, pairs_dir: str | Path):
+        self.dir = Path(pairs_dir)
+        self.index = read_index(self.dir)
+        self.shard_size = self.index["shard_size"]
+        shards = math.ceil(self.index["pairs"] / self.shard_size)
+        missing = [s for s in range(shards) if not (self.dir / shard_name(s)).is_file()]
+        if missing:
+            raise ValueError(f"the teacher pairs in {self.dir} are unfinished ({len(missing)} of {shards} shards "
+                             "missing): run `mobilei2v distill prepare` again to finish them")
+
+    @property
+    def settings(self) -> dict:
+        return self.index["settings"]
+
+    def __len__(self) -> int:
+        return self.index["pairs"]
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        with safe_open(self.dir / shard_name(k // self.shard_size), framework="pt") as shard:
+            return {key: shard.get_tensor(f"{k}.{name}") for name, key in FIELDS.items()}

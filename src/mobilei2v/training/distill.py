@@ -1,0 +1,182 @@
+"""`mobilei2v distill`: a student that samples in 1–2 steps, distilled from a frozen teacher
+(docs/distillation.md).
+
+The student starts as a copy of the teacher's denoiser. Each step it denoises, in one step, x_σ on the
+straight line from a cached pair's noise to the teacher's ODE result, at a σ of its own list; that x̂0
+feeds every loss that is on. The fake-score model (distribution matching) and the discriminator heads
+(adversarial) are the loop's critics: they update on the same batch before the student does.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..diffusion.flow import noise_latents
+from ..diffusion.loss import flow_matching_loss
+from ..distill.losses import (
+    denoise,
+    discriminator_loss,
+    distribution_matching_loss,
+    flow_latents,
+    generated,
+    generator_loss,
+    regression_loss,
+    teacher_features,
+)
+from ..distill.pairs import TeacherPairs, pair_settings, prepare_pairs
+from ..io.files import atomic_output
+from ..models.discriminator import DiscriminatorHeads
+from ..pipeline import MobileI2VPipeline
+from .config import ConfigError, DistillConfig, DistillStage
+from .trainer import TrainingLoop
+
+
+def load_teacher(config: DistillConfig) -> MobileI2VPipeline:
+    """The teacher's pipeline in fp32 (mixed precision is autocast's), its denoiser frozen."""
+    pipe = MobileI2VPipeline.from_pretrained(config.teacher, dtype="fp32")
+    pipe.denoiser.requires_grad_(False).eval()
+    return pipe
+
+
+def stage_settings(config: DistillConfig, pipe: MobileI2VPipeline, stage: DistillStage) -> dict:
+    """The pair settings (`distill.pairs.pair_settings`) this configuration needs for `stage`."""
+    return pair_settings(config.teacher, pipe.scheduler, stage.latent_cache, config.teacher_steps,
+                         config.pairs_per_clip, config.seed)
+
+
+def prepare(config: DistillConfig, log=print, progress: bool = True) -> None:
+    """`mobilei2v distill prepare`: the teacher's pairs for every stage (resumable: only missing shards are
+    made), on the GPU when there is one."""
+    pipe = load_teacher(config)
+    pipe.denoiser.to("cuda" if torch.cuda.is_available() else "cpu")
+    for i, stage in enumerate(config.stages):
+        result = prepare_pairs(pipe.denoiser, pipe.scheduler, stage.pairs, stage_settings(config, pipe, stage),
+                               batch_size=stage.batch_size, progress=progress)
+        log(f"stages[{i}]: {result.made} teacher pairs made in {result.seconds:.1f} s, {result.already} already "
+            f"there: {stage.pairs}")
+
+
+@contextmanager
+def frozen(module: nn.Module):
+    """`module` with its parameters out of the autograd graph: gradients pass through it to its inputs."""
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        module.requires_grad_(True)
+
+
+class DistillTrainer(TrainingLoop):
+    """`mobilei2v distill`: the student (the loop's model), and as critics the fake-score model and the
+    discriminator heads when their losses are on."""
+
+    def __init__(self, config: DistillConfig, log=print):
+        self.pipe = load_teacher(config)
+        self.teacher = self.pipe.denoiser
+        student = copy.deepcopy(self.teacher).requires_grad_(True)
+        critics = {}
+        if config.distribution_matching is not None:
+            critics["fake_score"] = copy.deepcopy(self.teacher).requires_grad_(True)
+        if config.adversarial is not None:
+            depth = len(self.teacher.blocks)
+            blocks = config.adversarial.blocks or [max(0, depth * q // 4 - 1) for q in range(1, 5)]
+            self.feature_blocks = sorted(set(blocks))  # the order forward_with_features returns them in
+            if max(self.feature_blocks) >= depth:
+                raise ConfigError(f"adversarial.blocks: the teacher has {depth} blocks (0 to {depth - 1}), got "
+                                  f"{self.feature_blocks}")
+            with torch.random.fork_rng(devices=[]):  # the same start in every run of this configuration
+                torch.manual_seed(config.seed)
+                critics["discriminator"] = DiscriminatorHeads(
+                    self.teacher.config.hidden_size, len(self.feature_blocks), config.adversarial.head_channels)
+        if config.gradient_checkpointing:
+            for model in (student, self.teacher, critics.get("fake_score")):
+                if model is not None:
+                    model.enable_gradient_checkpointing()
+        self.residual = self.teacher.config.reference_residual
+        super().__init__(config, student, log, critics=critics, critic_learning_rate=config.critic_learning_rate)
+        self.teacher.to(self.accelerator.device)
+
+    def dataset(self, stage: DistillStage) -> Dataset:
+        pairs = TeacherPairs(stage.pairs)
+        if pairs.settings != (expected := stage_settings(self.config, self.pipe, stage)):
+            different = ", ".join(k for k in expected if pairs.settings.get(k) != expected[k])
+            raise ValueError(f"the teacher pairs in {stage.pairs} were made with other settings ({different} "
+                             "differ): run `mobilei2v distill prepare` into a new pairs folder")
+        return pairs
+
+    def _critic(self, name: str) -> nn.Module:
+        """Critic `name` without its distributed wrapper: for passes whose gradients it must not see."""
+        return self.accelerator.unwrap_model(self.critics[name][0])
+
+    def _student_sample(self, student: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the student's one-step x̂0, the teacher's result), flow space. x_σ lies on the straight line from
+        the pair's noise to the teacher's result, σ drawn from the student's own list per sample: at σ = 1 it
+        is the noise itself, and at a later σ it is where a perfect earlier step would have left the sample."""
+        reference = batch["reference_latent"]
+        target = flow_latents(batch["teacher_latents"], reference, self.residual)
+        sigmas = torch.tensor(self.config.student_sigmas, device=target.device)
+        sigma = sigmas[torch.randint(len(sigmas), (target.shape[0],), device=target.device)]
+        x0, _ = denoise(student, noise_latents(target, batch["noise"], sigma), sigma, reference, batch["motion_score"])
+        return x0, target
+
+    def update_critics(self, batch: dict) -> None:
+        if not self.critics:
+            return
+        c = self.config
+        reference, motion = batch["reference_latent"], batch["motion_score"]
+        with torch.no_grad():
+            x0 = self._student_sample(self.model, batch)[0]
+        if c.distribution_matching is not None:
+            for _ in range(c.distribution_matching.fake_updates):
+                # The ordinary flow loss on the student's samples: the fake score learns their distribution.
+                loss = flow_matching_loss(self.critics["fake_score"][0], x0, reference, motion)
+                self.critic_step("fake_score", loss)
+                self.record("fake_score", loss)
+        if c.adversarial is not None:
+            clip = flow_latents(batch["latents"], reference, self.residual)  # real data
+            with torch.no_grad():
+                real, fake = (teacher_features(self.teacher, x, reference, motion, self.feature_blocks)
+                              for x in (clip, x0))
+            # Real and generated in one pass of the heads: one forward per backward, as DDP expects.
+            logits = self.critics["discriminator"][0]([torch.cat(both) for both in zip(real, fake)])
+            B = x0.shape[0]
+            loss = discriminator_loss([x[:B] for x in logits], [x[B:] for x in logits])
+            self.critic_step("discriminator", loss)
+            self.record("discriminator", loss)
+
+    def loss(self, student: nn.Module, batch: dict) -> torch.Tensor:
+        c = self.config
+        reference, motion = batch["reference_latent"], batch["motion_score"]
+        x0, target = self._student_sample(student, batch)
+        # Over-saturation, DMD's known failure, shows as the student's spread drifting above the teacher's.
+        self.record("std_ratio", generated(x0).std() / generated(target).std())
+        total = torch.zeros((), device=x0.device)
+        if c.regression is not None:
+            loss = regression_loss(x0, target)
+            self.record("regression", loss)
+            total = total + c.regression.weight * loss
+        if c.adversarial is not None:
+            with frozen(self._critic("discriminator")) as heads:
+                loss = generator_loss(heads(teacher_features(self.teacher, x0, reference, motion, self.feature_blocks)))
+            self.record("adversarial", loss)
+            total = total + c.adversarial.weight * loss
+        if c.distribution_matching is not None:
+            loss = distribution_matching_loss(x0, self.teacher, self._critic("fake_score"), reference, motion)
+            self.record("distribution_matching", loss)
+            total = total + c.distribution_matching.weight * loss
+        return total
+
+    def export(self) -> None:
+        """The EMA student in the teacher's pipeline, with its σ list as the model's default, to `final_dir`."""
+        teacher = self.pipe
+        settings = {k: teacher.config[k] for k in ("default_height", "default_width", "frame_rate",
+                                                   "vae_decoder_trained")}
+        student = MobileI2VPipeline(self.ema_copy(), teacher.vae, teacher.scheduler, teacher.light_decoder,
+                                    **settings, default_sigmas=self.config.student_sigmas)
+        with atomic_output(self.final_dir, overwrite=True, directory=True) as tmp:
+            student.save_pretrained(tmp)

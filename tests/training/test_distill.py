@@ -1,0 +1,156 @@
+"""`mobilei2v distill` on tiny models: the student's training, its export, resume, configurations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from mobilei2v import MobileI2VPipeline
+from mobilei2v.diffusion.sampler import sample_latents
+from mobilei2v.distill.pairs import TeacherPairs
+from mobilei2v.training.checkpoints import latest_checkpoint
+from mobilei2v.training.config import ConfigError, DistillConfig, config_from_dict, load_config
+from mobilei2v.training.distill import DistillTrainer, prepare
+
+CONFIGS = Path(__file__).parents[2] / "configs" / "distill"
+ALL_LOSSES = {"adversarial": {"weight": 0.1, "head_channels": 16},
+              "distribution_matching": {"weight": 1.0, "fake_updates": 2}}
+
+
+def make_config(model_dir, latent_cache, pairs, output_dir, **changes) -> dict:
+    config = {
+        "teacher": str(model_dir), "output_dir": str(output_dir), "teacher_steps": 4, "learning_rate": 1e-3,
+        "ema_decay": 0.5, "checkpoint_every": 4, "keep_checkpoints": 2, "log_every": 1,
+        "stages": [{"steps": 8, "latent_cache": str(latent_cache), "pairs": str(pairs), "batch_size": 4}],
+    }
+    config.update(changes)
+    return config
+
+
+@pytest.fixture(scope="module")
+def latent_cache(clips_latent_cache) -> Path:
+    return clips_latent_cache
+
+
+@pytest.fixture(scope="module")
+def pairs(model_dir, latent_cache, tmp_path_factory) -> Path:
+    """The tiny teacher's 4-step results for the 8 clips, with the settings `make_config` gives."""
+    folder = tmp_path_factory.mktemp("distill") / "pairs"
+    prepare(config_from_dict(make_config(model_dir, latent_cache, folder, "unused"), DistillConfig),
+            log=lambda m: None, progress=False)
+    return folder
+
+
+def train(config: dict, **kwargs) -> Path:
+    return DistillTrainer(config_from_dict(config, DistillConfig), log=lambda m: None).train(**kwargs)
+
+
+def one_step_error(pipe: MobileI2VPipeline, pairs: TeacherPairs) -> float:
+    """MSE of the pipeline's own sampling (its default σ list) from each pair's noise to the teacher's result."""
+    items = [pairs[i] for i in range(len(pairs))]
+    stack = lambda key: torch.stack([item[key] for item in items])  # noqa: E731
+    steps, sigmas = pipe.sampling_schedule()
+    with torch.no_grad():
+        out = sample_latents(pipe.denoiser, pipe.scheduler, stack("reference_latent"), stack("motion_score"), 2,
+                             steps, sigmas, noise=stack("noise"), progress=False)
+    return torch.mean((out[:, :, 1:] - stack("teacher_latents")[:, :, 1:]) ** 2).item()
+
+
+def test_regression_brings_the_one_step_student_to_the_teachers_result(model_dir, latent_cache, pairs, tmp_path):
+    config = make_config(model_dir, latent_cache, pairs, tmp_path / "run", student_sigmas=[1.0], ema_decay=0.0,
+                         checkpoint_every=100, stages=[{"steps": 30, "latent_cache": str(latent_cache),
+                                                        "pairs": str(pairs), "batch_size": 4}])
+    final = train(config)
+    student = MobileI2VPipeline.from_pretrained(final, dtype="fp32")
+    assert student.config.default_sigmas == [1.0]  # saved with the model, and its default
+    undistilled = MobileI2VPipeline.from_pretrained(model_dir, dtype="fp32")
+    undistilled.register_to_config(default_sigmas=[1.0])  # the teacher itself, one step
+    before, after = one_step_error(undistilled, TeacherPairs(pairs)), one_step_error(student, TeacherPairs(pairs))
+    assert after < 0.3 * before, (before, after)
+
+
+def test_resume_after_a_kill_reaches_the_same_weights_with_every_loss(model_dir, latent_cache, pairs, tmp_path,
+                                                                      monkeypatch):
+    whole = load_file(train(make_config(model_dir, latent_cache, pairs, tmp_path / "whole", **ALL_LOSSES))
+                      / "denoiser" / "diffusion_pytorch_model.safetensors")
+    config = make_config(model_dir, latent_cache, pairs, tmp_path / "killed", **ALL_LOSSES)
+    original = DistillTrainer._optimizer_step
+    calls = {"n": 0}
+
+    def dies_at_step_6(self, batches):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt  # as if killed: steps 5 and 6 are lost, step 4's checkpoint survives
+        return original(self, batches)
+
+    monkeypatch.setattr(DistillTrainer, "_optimizer_step", dies_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    monkeypatch.setattr(DistillTrainer, "_optimizer_step", original)
+    assert latest_checkpoint(tmp_path / "killed").name == "step-00000004"
+    resumed = load_file(train(config, resume=True) / "denoiser" / "diffusion_pytorch_model.safetensors")
+    for name, tensor in whole.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+
+
+BASE = {"teacher": "model", "output_dir": "run", "stages": [{"steps": 5, "latent_cache": "cache", "pairs": "pairs"}]}
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"student_sigmas": [0.5]}, "student_sigmas: must start at 1.0"),
+    ({"student_sigmas": [1.0, 1.0]}, "student_sigmas: sigmas must be a non-empty, strictly decreasing list"),
+    ({"regression": None}, "turn at least one loss on"),
+    ({"regression": {"weight": 0}}, "regression.weight: must be above 0"),
+    ({"adversarial": {"wieght": 0.1}}, "adversarial.wieght: unknown key"),
+    ({"adversarial": {"blocks": []}}, "adversarial.blocks: block indices from 0, at least one"),
+    ({"distribution_matching": {"fake_updates": 0}}, "distribution_matching.fake_updates: must be at least 1"),
+    ({"distribution_matching": {}, "gradient_accumulation_steps": 2}, "gradient_accumulation_steps: must be 1"),
+    ({"stages": [{"steps": 5, "latent_cache": "cache"}]}, "stages[0].pairs: required"),
+    ({"stages": [{"steps": 5, "latent_cache": "cache", "pairs": "cache"}]}, "stages[0].pairs: a folder of its own"),
+    ({"teacher": None}, "teacher: must be str"),
+])
+def test_bad_configs_name_the_key(changes, message):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({**BASE, **changes}, DistillConfig)
+    assert message in str(info.value)
+
+
+def test_what_only_the_teacher_and_the_pairs_can_tell_is_refused_before_training(model_dir, latent_cache, pairs,
+                                                                                 tmp_path):
+    with pytest.raises(ConfigError, match=r"adversarial.blocks: the teacher has 4 blocks \(0 to 3\), got \[9\]"):
+        train(make_config(model_dir, latent_cache, pairs, tmp_path / "a", adversarial={"blocks": [9]}))
+    with pytest.raises(ValueError, match=r"other settings \(teacher_steps differ\)"):
+        train(make_config(model_dir, latent_cache, pairs, tmp_path / "b", teacher_steps=8))
+    with pytest.raises(ValueError, match="run `mobilei2v distill prepare`"):
+        train(make_config(model_dir, latent_cache, tmp_path / "no-pairs", tmp_path / "c"))
+
+
+def test_the_270m_configuration_runs_a_step_with_the_tiny_model_through_the_cli(cli, model_dir, latent_cache,
+                                                                                tmp_path):
+    for name in ("270m-2step.yaml", "shipped-2step.yaml"):
+        load_config(CONFIGS / name, DistillConfig)  # every key the shipped configurations give is checked
+    config = yaml.safe_load((CONFIGS / "270m-2step.yaml").read_text())
+    stage = {**config["stages"][0], "steps": 1, "batch_size": 2, "latent_cache": str(latent_cache),
+             "pairs": str(tmp_path / "pairs")}
+    config.update(teacher=str(model_dir), output_dir=str(tmp_path / "run"), teacher_steps=2, stages=[stage])
+    path = tmp_path / "270m-tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, _, err = cli("distill", "prepare", "--config", path, "--resume")
+    assert code == 2 and "--resume is for training" in err
+    code, out, err = cli("distill", "prepare", "--config", path)
+    assert code == 0, err
+    assert "16 teacher pairs made" in out  # 8 clips × the configuration's 2 noises
+    # In a process of its own, as a run is: accelerate keeps one mixed-precision setting (bf16 here) per process.
+    result = subprocess.run([sys.executable, "-m", "mobilei2v.cli.main", "distill", "--config", str(path)],
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert all(f"{loss}=" in result.stderr for loss in ("regression", "adversarial", "distribution_matching",
+                                                        "fake_score", "discriminator"))  # every loss in the progress bar
+    assert MobileI2VPipeline.from_pretrained(tmp_path / "run" / "final").config.default_sigmas == [1.0, 0.5]
