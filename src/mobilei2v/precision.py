@@ -1,10 +1,10 @@
 """Which floating-point precision to run a model in: bf16 where the hardware multiplies bf16 natively,
 fp32 elsewhere.
 
-bf16 halves the bytes moved and, on hardware with bf16 instructions, runs matmuls and convolutions several
-times faster than fp32 (a 2-core Xeon with AMX: 1,318 vs 304 GFLOP/s). Without such instructions (an
-AVX2-only CPU) PyTorch emulates bf16 and it is about 10× *slower* than fp32, so the choice depends on the
-machine, and `auto` makes it.
+bf16 halves the bytes moved and, on hardware with bf16 instructions, runs matmuls and convolutions faster
+than fp32: a whole 720p video took 2.2× less time on an EPYC with AVX-512 BF16 (docs/performance.md), and
+AMX is faster still. Without such instructions (an AVX2-only CPU) PyTorch emulates bf16 and it is about
+10× *slower* than fp32, so the choice depends on the machine, and `auto` makes it.
 
 In a bf16 model these stay fp32, because they accumulate or compare small differences:
 - the Euler integration of the latents between steps (`sample_latents`): 30 updates of a few per cent
