@@ -23,7 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from ..io.files import atomic_output
+from ..io.files import atomic_output, read_json_object
 from ..io.video import VideoReadError, fit_frames, frames_to_video, read_video
 from ..models.geometry import LatentGeometry
 from ..models.vae import encode_video
@@ -54,11 +54,8 @@ def _settings(vae: AutoencoderKLLTXVideo, num_frames: int, height: int, width: i
 
 def _read_index(path: Path) -> dict:
     """The index at `path`; ValueError naming it unless it is an object with a list of clips."""
-    try:
-        index = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is corrupt: {err}") from None
-    if not isinstance(index, dict) or not isinstance(index.get("clips"), list) or not all(
+    index = read_json_object(path, "a latent-cache index")
+    if not isinstance(index.get("clips"), list) or not all(
             isinstance(clip, dict) and {"key", "shard", "video_path"} <= clip.keys() for clip in index["clips"]):
         raise ValueError(f"{path} is corrupt: not a latent-cache index (an object with a list of clips, each "
                          "with a key, a shard and a video_path)")

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ..data.latent_cache import LatentCache
 from ..diffusion.sampler import initial_noise, sample_latents
-from ..io.files import atomic_output
+from ..io.files import atomic_output, read_json_object
 from ..models.denoiser import MobileI2VDenoiser
 
 INDEX = "index.json"
@@ -132,11 +132,8 @@ def read_index(pairs_dir: str | Path) -> dict:
     path = Path(pairs_dir) / INDEX
     if not path.is_file():
         raise ValueError(f"no teacher pairs in {pairs_dir} ({INDEX} is missing): run `mobilei2v distill prepare`")
-    try:
-        index = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is corrupt: {err}") from None
-    if not isinstance(index, dict) or {"settings", "shard_size", "pairs"} - index.keys():
+    index = read_json_object(path, "a teacher-pair index")
+    if {"settings", "shard_size", "pairs"} - index.keys():
         raise ValueError(f"{path} is corrupt: not a teacher-pair index (settings, shard_size, pairs)")
     return index
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..diffusion.flow import NUM_TRAIN_TIMESTEPS
 from ..diffusion.sampler import step_schedule
+from ..io.files import read_json_object
 from ..pipeline import MobileI2VPipeline
 from .stages import Stage
 
@@ -56,10 +57,7 @@ def read_manifest(folder: str | Path, runtime: str | None = None) -> dict:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise ValueError(f"not an export folder: {path} is missing (make one with `mobilei2v export`)")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is corrupt: {err}") from None
+    manifest = read_json_object(path, "an export manifest")
     if runtime and manifest.get("format") != runtime:
         raise ValueError(f"{folder} holds a {manifest.get('format')!r} export, not {runtime!r}")
     for stage in manifest["stages"].values():

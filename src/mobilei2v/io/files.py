@@ -1,5 +1,6 @@
-"""Atomic outputs: write under a temporary name beside the target, rename into place when complete.
+"""Files: atomic outputs, and the one reader of the project's JSON files.
 
+Atomic outputs write under a temporary name beside the target and rename into place when complete.
 A crash or an error part-way never leaves a half-written file or folder at the target, and an
 existing target is replaced only when asked to. A kill (SIGKILL, power loss) leaves the temporary
 behind; the next write of the same target removes those older than its process, and says so.
@@ -7,6 +8,7 @@ behind; the next write of the same target removes those older than its process, 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -76,3 +78,15 @@ def _remove_stale(folder: Path, prefixes: list[str]) -> None:
     if stale:
         print(f"removed {len(stale)} temporary file(s) left in {folder} by an interrupted earlier run: "
               + ", ".join(p.name for p in stale), file=sys.stderr)
+
+
+def read_json_object(path: Path, what: str) -> dict:
+    """The JSON object in `path` (an index, a manifest, a config): ValueError naming the file if it is not
+    JSON or holds something other than an object; `what` says what it should hold."""
+    try:
+        values = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is corrupt: {err}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} is corrupt: it holds a JSON {type(values).__name__}, not {what}")
+    return values

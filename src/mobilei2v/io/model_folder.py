@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .files import read_json_object
+
 _WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")
 
 
@@ -20,10 +22,7 @@ def check_model_folder(path: str | Path, class_name: str, components: tuple[str,
     index_file = path / "model_index.json"
     if not index_file.is_file():
         raise ValueError(f"{path} is not a model folder: {index_file.name} is missing")
-    try:
-        index = json.loads(index_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{index_file} is corrupt: {err}") from None
+    index = read_json_object(index_file, "a model index")
     if index.get("_class_name") != class_name:
         raise ValueError(f"{path} holds a {index.get('_class_name')!r}, not a {class_name}")
     for component in components:
@@ -64,13 +63,7 @@ def check_safetensors(path: Path) -> None:
 
 def read_config(config: Path) -> dict:
     """A config file's JSON object of settings: ValueError naming the file if it is not one."""
-    try:
-        values = json.loads(config.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config} is corrupt: {err}") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"{config} is corrupt: it holds a JSON {type(values).__name__}, not an object of settings")
-    return values
+    return read_json_object(config, "an object of settings")
 
 
 def _check_scheduler(config: Path) -> None:
