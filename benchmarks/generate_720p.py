@@ -50,7 +50,7 @@ def latent_psnr(reference: torch.Tensor, other: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(span**2 / mse)
 
 
-def test_image(width: int, height: int) -> Image.Image:
+def pattern_image(width: int, height: int) -> Image.Image:
     """Smooth gradients and a few edges: something for every stage to carry (a flat image would hide errors)."""
     y, x = np.mgrid[0:height, 0:width] / max(width, height)
     rgb = np.stack([x, y, 0.5 + 0.4 * np.sin(12 * x) * ((y * 8).astype(int) % 2)], axis=-1)
@@ -98,7 +98,7 @@ def main() -> None:
     height = args.height or (pipe.config.default_height if args.model else 720)
     width = args.width or (pipe.config.default_width if args.model else 1280)
     weights_gib = peak_rss_gib()
-    image = test_image(width, height)
+    image = pattern_image(width, height)
     print(f"precision: {pipe.precision}")
     out = pipe(image, num_frames=17, height=height, width=width, num_inference_steps=args.steps,
                decoder=args.decoder, generator=torch.Generator().manual_seed(0))

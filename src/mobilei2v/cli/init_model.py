@@ -36,7 +36,8 @@ def add_parser(commands) -> None:
     p.add_argument("--width", type=int, default=1280, help="default output width")
     p.add_argument("--seed", type=seed, default=0, help="initialisation seed")
     p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32",
-                   help="precision of the saved weights; fp16 halves the files (loading gives fp32 models again)")
+                   help="precision of the saved weights; fp16 halves the files (loading casts them to the "
+                        "loader's --dtype: auto, fp32 or bf16)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(run=run)
 
