@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mobilei2v.data.camera import MAX_PAN, MAX_ROTATION, MAX_ZOOM, CameraPath, pan_clip
+from mobilei2v.data.camera import MAX_PAN, MAX_ROTATION, MAX_ZOOM, CameraPath, pan_clip, random_crop
 from mobilei2v.data.textures import make_texture
 from mobilei2v.measures.motion import motion_score
 
@@ -41,3 +41,18 @@ def test_max_motion_scales_every_kind_of_path():
 def test_pan_clips_have_the_motion_score_they_are_made_for(picture, score):
     clip = pan_clip(picture, score, angle=0.7, num_frames=9, height=256, width=256)
     assert motion_score(clip) == pytest.approx(score, rel=0.1)
+
+
+def test_random_crops_keep_the_clip_aspect_stay_inside_and_are_never_upsampled():
+    picture = np.zeros((300, 1000, 3), np.uint8)
+    rng = np.random.default_rng(0)
+    widths = []
+    for _ in range(200):
+        crop = random_crop(picture, rng, 0.1, 64, 96)
+        h, w = crop.shape[:2]
+        assert abs(h / w - 64 / 96) < 0.02 and w >= 1.25 * 96 - 1 and h <= 300 and w <= 1000
+        widths.append(w)
+    assert max(widths) > 400 and min(widths) < 160  # from the widest window (450) down to the clip's floor (120)
+    assert random_crop(picture, rng, 1.0, 64, 96).shape[:2] == (300, 450)  # crop 1: the widest window
+    small = np.zeros((40, 50, 3), np.uint8)
+    assert random_crop(small, rng, 0.1, 64, 96).shape[:2] == (33, 50)  # smaller than the clip: all of it

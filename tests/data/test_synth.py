@@ -105,3 +105,22 @@ def test_missing_data_extra_is_a_one_line_install_hint(monkeypatch):
     monkeypatch.delitem(sys.modules, "mobilei2v.data.cut", raising=False)
     with pytest.raises(ValueError, match=r"pip install 'mobilei2v\[data\]'"):
         _library("cut")
+
+
+def test_crops_film_different_windows_of_one_picture_never_upsampled(cli, tmp_path):
+    images = tmp_path / "images"
+    (images / "wallpaper" / "contents").mkdir(parents=True)
+    # one picture at three sizes, named by size as KDE's wallpapers are: only the largest is used
+    for w, h in ((160, 120), (640, 480), (320, 240)):
+        picture = make_texture("voronoi", h, w, np.random.default_rng(w))
+        Image.fromarray(picture).save(images / "wallpaper" / "contents" / f"{w}x{h}.png")
+    code, out, err = cli("data", "synth", "-o", tmp_path / "out", "--images", images, "--clips-per-image", 4,
+                         "--crop", 0.2, "--max-motion", 0.01, *SMALL)
+    assert code == 0, err
+    rows = read(tmp_path / "out" / "clips.csv")
+    assert {r["source"] for r in rows} == {str(images / "wallpaper" / "contents" / "640x480.png")} and len(rows) == 4
+    firsts = [read_video(r["video_path"], max_frames=1)[0][0].astype(float) for r in rows]
+    assert all(np.abs(a - b).mean() > 10 for a, b in zip(firsts, firsts[1:]))  # four different windows
+
+    code, _, err = cli("data", "synth", "-o", tmp_path / "bad", "--images", images, "--crop", 0, *SMALL)
+    assert code == 2 and "--crop" in err and not (tmp_path / "bad").exists()

@@ -120,6 +120,9 @@ def add_parser(commands) -> None:
     syn.add_argument("--max-motion", type=float, default=1.0,
                      help="scale of the largest camera motion drawn: 1 pans up to ~6.9 px per frame at the motion "
                           "score's 576x320, zooms up to 1.5x and turns up to 15 degrees per clip")
+    syn.add_argument("--crop", type=float, default=1.0,
+                     help="below 1, each clip of an image films a random window of it, from this fraction of its "
+                          "width to all of it (never smaller than the clip): many pictures from one large photo")
     syn.add_argument("--height", type=int, required=True, help="clip height (even)")
     syn.add_argument("--width", type=int, required=True, help="clip width (even)")
     syn.add_argument("--fps", type=float, default=24.0, help="frame rate of the clips (the model's default)")
@@ -189,7 +192,7 @@ def run_synth(args: argparse.Namespace) -> int:
                                           textures=args.textures,
                                           holdout=args.holdout, clips_per_image=args.clips_per_image,
                                           frames_per_video=args.frames_per_video,
-                                          num_frames=args.frames, max_motion=args.max_motion, height=args.height,
+                                          num_frames=args.frames, max_motion=args.max_motion, crop=args.crop, height=args.height,
                                           width=args.width, fps=args.fps, seed=args.seed, overwrite=args.overwrite)
     print(f"wrote {len(result.rows)} clips to {args.output / 'clips.csv'} ({_rate(len(result.rows), result.seconds)})")
     _report(result.skipped)

@@ -87,6 +87,19 @@ def render(canvas: np.ndarray, maps: list[np.ndarray], height: int, width: int) 
                                     borderMode=cv2.BORDER_REFLECT) for m in maps])
 
 
+def random_crop(image: np.ndarray, rng: np.random.Generator, smallest: float, height: int, width: int) -> np.ndarray:
+    """A window of `image` with the clip's aspect ratio at a random place. Its width is a log-uniform
+    fraction, from `smallest` to 1, of the widest such window, but never under 1.25 clip widths: the camera
+    then works in the picture's own pixels (a margin for its motion) instead of an upsampled blur."""
+    h, w = image.shape[:2]
+    widest = min(w, h * width / height)
+    low = min(1.0, max(smallest, 1.25 * width / widest))
+    crop_w = int(widest * float(np.exp(rng.uniform(np.log(low), 0.0))))
+    crop_h = min(h, round(crop_w * height / width))
+    left, top = rng.integers(w - crop_w + 1), rng.integers(h - crop_h + 1)
+    return image[top:top + crop_h, left:left + crop_w]
+
+
 def camera_clip(image: np.ndarray | None, path: CameraPath, num_frames: int, height: int, width: int,
                 texture: tuple[str, np.random.Generator] | None = None) -> np.ndarray:
     """A (T, H, W, 3) uint8 clip of `path` over `image` (resized to cover the canvas), or over a texture

@@ -6,6 +6,8 @@ speed, alone or combined, in a random direction with a magnitude drawn uniformly
 shot) to a maximum. Frames are cut out of the image by an affine warp, so no frame shows anything
 outside the image. A video in the image folder gives `frames_per_video` stills, evenly spaced: frames of
 the real videos that packages ship are the most varied real pictures there are without a download.
+With `crop` below 1, each clip of an image films a random window of it (from `crop` of its width up to all of
+it): many different pictures from one large photo, as a desktop wallpaper package ships them.
 Each clip's motion score is then measured from the written file by the same scorer as real clips
 (`motion.motion_score`), never taken from the path.
 
@@ -16,6 +18,7 @@ held-out photos. `--holdout` makes clips of exactly those photos, for evaluation
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +31,13 @@ from ..io.images import IMAGE_SUFFIXES
 from ..io.video import INPUT_VIDEO_SUFFIXES as VIDEO_SUFFIXES
 from ..io.video import VideoReadError, read_video, write_video
 from ..measures.motion import motion_score
-from .camera import CameraPath, camera_clip
+from .camera import CameraPath, camera_clip, random_crop
 from .clips_csv import CLIP_FRAMES, Row, clip_output, clip_row, write_rows
 from .holdout import holdout_match, holdout_paths, training_media
 from .skipped import SkippedInputs
 from .textures import TEXTURES
+
+SIZE_NAME = re.compile(r"(\d+)x(\d+)")
 
 
 @dataclass
@@ -43,10 +48,18 @@ class SynthResult:
 
 
 def find_images(folder: Path) -> list[Path]:
-    """The images and videos in `folder`, searched recursively."""
+    """The images and videos in `folder`, searched recursively. A folder of one picture at several sizes,
+    each file named by its size as KDE's wallpapers are (`images/1920x1080.jpg`, ...), counts once: its
+    largest."""
     if not folder.is_dir():
         raise ValueError(f"image folder not found: {folder}")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+    sizes: dict[Path, list[tuple[int, Path]]] = {}
+    for path in found:
+        if match := SIZE_NAME.fullmatch(path.stem):
+            sizes.setdefault(path.parent, []).append((int(match[1]) * int(match[2]), path))
+    largest = {max(paths)[1] for paths in sizes.values()}
+    return [p for p in found if not SIZE_NAME.fullmatch(p.stem) or p in largest]
 
 
 def load_stills(path: Path, frames_per_video: int) -> list[np.ndarray]:
@@ -70,7 +83,7 @@ def refuse_holdout(images: list[Path]) -> None:
 
 def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, images: str | Path | None = None,
                package_media: bool = False, textures: int = 0, holdout: bool = False, clips_per_image: int = 1,
-               frames_per_video: int = 8, num_frames: int = CLIP_FRAMES, max_motion: float = 1.0, seed: int = 0,
+               frames_per_video: int = 8, num_frames: int = CLIP_FRAMES, max_motion: float = 1.0, crop: float = 1.0, seed: int = 0,
                overwrite: bool = False, progress: bool = True) -> SynthResult:
     """Write camera-motion clips to `out_dir/clips/` and their CSV (with measured `flow`, the image or
     texture in `source` and the path in `camera`) to `out_dir/clips.csv`. See the module's docstring."""
@@ -81,6 +94,8 @@ def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, imag
     if num_frames < 2 or clips_per_image < 1 or frames_per_video < 1 or textures < 0 or max_motion <= 0:
         raise ValueError("need at least 2 frames, 1 clip per image, 1 frame per video, a texture count of 0 "
                          "or more and a positive --max-motion")
+    if not 0 < crop <= 1:
+        raise ValueError(f"--crop is a fraction of the picture's width, in (0, 1], got {crop}")
     if height < 16 or width < 16 or height % 2 or width % 2:
         raise ValueError(f"clip height and width must be even (H.264) and at least 16, got {width}x{height}")
     sources = holdout_paths() if holdout else find_images(Path(images)) if images else []
@@ -115,7 +130,9 @@ def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, imag
                 for k in range(count):
                     path = CameraPath.random(rng, max_motion=max_motion)
                     texture = None if image is not None else (source, rng)
-                    frames = camera_clip(image, path, num_frames, height, width, texture=texture)
+                    # the crop draws from the generator only when asked for: older seeds keep their clips
+                    view = random_crop(image, rng, crop, height, width) if image is not None and crop < 1 else image
+                    frames = camera_clip(view, path, num_frames, height, width, texture=texture)
                     clip_name = name if image is None else f"{still}-{k:02d}"
                     clip = write_video(clips_dir / f"{clip_name}.mp4", frames, fps, overwrite=True)
                     written, _ = read_video(clip)  # scored as `data score` would: from the compressed file
