@@ -114,7 +114,7 @@ def test_crops_film_different_windows_of_one_picture_never_upsampled(cli, tmp_pa
     for w, h in ((160, 120), (640, 480), (320, 240)):
         picture = make_texture("voronoi", h, w, np.random.default_rng(w))
         Image.fromarray(picture).save(images / "wallpaper" / "contents" / f"{w}x{h}.png")
-    code, out, err = cli("data", "synth", "-o", tmp_path / "out", "--images", images, "--clips-per-image", 4,
+    code, _, err = cli("data", "synth", "-o", tmp_path / "out", "--images", images, "--clips-per-image", 4,
                          "--crop", 0.2, "--max-motion", 0.01, *SMALL)
     assert code == 0, err
     rows = read(tmp_path / "out" / "clips.csv")
