@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.attention import LinearAttention
+from ..models.rope import swap_halves
 
 
 def conv1x1(linear: nn.Linear) -> nn.Conv2d:
@@ -51,12 +52,8 @@ def channels_first_rope(rope: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, part: int) -> torch.Tensor:
     """RoPE on channels-first x (B, C, 1, S), C a whole number of heads, tables (C, 1, S): each `part`
     channels (a third of a head: one axis of the 3-D RoPE) have their halves swapped, as `apply_rope`
-    does on the last axis, with slices and one concatenation (no reshape to a rank above 4)."""
-    half = part // 2
-    pieces = []
-    for start in range(0, x.shape[1], part):
-        pieces += [x[:, start + half:start + part], x[:, start:start + half]]
-    return x * cos + torch.cat(pieces, dim=1) * sin
+    does on the last axis."""
+    return x * cos + swap_halves(x, part, dim=1) * sin
 
 
 def token_major_products(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eps: float) -> torch.Tensor:

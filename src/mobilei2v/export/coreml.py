@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from .rank5_downsampler import rewrite_downsamplers
 from .stages import Stage
 
 # The MIL ops of an RMSNorm's statistics (and of the LayerNorms'): x², its mean, the reciprocal root. In an
@@ -34,12 +35,33 @@ def drop_aliases(program: torch.export.ExportedProgram) -> None:
     program.graph_module.recompile()
 
 
+def drop_empty_concatenands(program: torch.export.ExportedProgram) -> None:
+    """Remove empty tensors from concatenations, and the ops that made only them. diffusers' LTX causal
+    convolution pads in time by repeating the first frame kernel_t − 1 times, zero times for its 1×1×1
+    shortcuts (and its downsampler without a temporal stride prepends 0 frames); coremltools 9 refuses a
+    repeat by zero ("All entries of reps parameter must be greater than 0"). The padding is diffusers'
+    code, so it is cut here, from the graph; a concatenation is the same without its empty parts."""
+    graph = program.graph_module.graph
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target == torch.ops.aten.cat.default:
+            parts = [part for part in node.args[0] if part.meta["val"].numel()]
+            if len(parts) == 1:
+                node.replace_all_uses_with(parts[0])
+                graph.erase_node(node)
+            elif parts:
+                node.args = (parts, *node.args[1:])
+    graph.eliminate_dead_code()
+    program.graph_module.recompile()
+
+
 def export_coreml(stage: Stage, path: Path, precision: str) -> None:
     import coremltools as ct
 
+    module = rewrite_downsamplers(stage.module)  # Core ML's rank limit; ONNX and ExecuTorch keep the original
     with torch.no_grad():
-        program = torch.export.export(stage.module, tuple(stage.inputs.values())).run_decompositions({})
+        program = torch.export.export(module, tuple(stage.inputs.values())).run_decompositions({})
     drop_aliases(program)
+    drop_empty_concatenands(program)
     try:
         model = _convert(ct, program, stage, precision)
     except ValueError as err:  # coremltools' op converters raise ValueError for what they cannot lower

@@ -51,10 +51,18 @@ def rope_tables(
     return cos.to(device=device, dtype=dtype), sin.to(device=device, dtype=dtype)
 
 
+def swap_halves(x: torch.Tensor, part: int, dim: int = -1) -> torch.Tensor:
+    """x with the two halves of every `part` channels along `dim` swapped (rotate-half without its sign,
+    which the sin table carries). Slices and one concatenation, no reshape: an axis split in three
+    parts and two halves would take a (B, h, N, d) tensor to rank 6, above Core ML's 5."""
+    half = part // 2
+    pieces = []
+    for start in range(0, x.shape[dim], part):
+        pieces += [x.narrow(dim, start + half, half), x.narrow(dim, start, half)]
+    return torch.cat(pieces, dim)
+
+
 def apply_rope(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Rotate x (..., N, head_dim) by the tables of `rope_tables`."""
     cos, sin = rope
-    *lead, d = x.shape
-    halves = x.reshape(*lead, 3, 2, d // 6)
-    swapped = torch.stack((halves[..., 1, :], halves[..., 0, :]), dim=-2).reshape(x.shape)
-    return x * cos + swapped * sin
+    return x * cos + swap_halves(x, x.shape[-1] // 3) * sin
