@@ -192,8 +192,9 @@ def run_synth(args: argparse.Namespace) -> int:
                                           textures=args.textures,
                                           holdout=args.holdout, clips_per_image=args.clips_per_image,
                                           frames_per_video=args.frames_per_video,
-                                          num_frames=args.frames, max_motion=args.max_motion, crop=args.crop, height=args.height,
-                                          width=args.width, fps=args.fps, seed=args.seed, overwrite=args.overwrite)
+                                          num_frames=args.frames, max_motion=args.max_motion, crop=args.crop,
+                                          height=args.height, width=args.width, fps=args.fps, seed=args.seed,
+                                          overwrite=args.overwrite)
     print(f"wrote {len(result.rows)} clips to {args.output / 'clips.csv'} ({_rate(len(result.rows), result.seconds)})")
     _report(result.skipped)
     return 0

@@ -6,8 +6,8 @@ speed, alone or combined, in a random direction with a magnitude drawn uniformly
 shot) to a maximum. Frames are cut out of the image by an affine warp, so no frame shows anything
 outside the image. A video in the image folder gives `frames_per_video` stills, evenly spaced: frames of
 the real videos that packages ship are the most varied real pictures there are without a download.
-With `crop` below 1, each clip of an image films a random window of it (from `crop` of its width up to all of
-it): many different pictures from one large photo, as a desktop wallpaper package ships them.
+With `crop` below 1, each clip of an image films a random window of it (from `crop` of its width up
+to all of it): many different pictures from one large photo, as a desktop wallpaper package ships them.
 Each clip's motion score is then measured from the written file by the same scorer as real clips
 (`motion.motion_score`), never taken from the path.
 
@@ -83,8 +83,8 @@ def refuse_holdout(images: list[Path]) -> None:
 
 def synthesize(out_dir: str | Path, *, height: int, width: int, fps: float, images: str | Path | None = None,
                package_media: bool = False, textures: int = 0, holdout: bool = False, clips_per_image: int = 1,
-               frames_per_video: int = 8, num_frames: int = CLIP_FRAMES, max_motion: float = 1.0, crop: float = 1.0, seed: int = 0,
-               overwrite: bool = False, progress: bool = True) -> SynthResult:
+               frames_per_video: int = 8, num_frames: int = CLIP_FRAMES, max_motion: float = 1.0, crop: float = 1.0,
+               seed: int = 0, overwrite: bool = False, progress: bool = True) -> SynthResult:
     """Write camera-motion clips to `out_dir/clips/` and their CSV (with measured `flow`, the image or
     texture in `source` and the path in `camera`) to `out_dir/clips.csv`. See the module's docstring."""
     if holdout and (images or package_media or textures):
