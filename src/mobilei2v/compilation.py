@@ -64,9 +64,10 @@ class CompiledForward:
         except Exception as err:
             if not new and self.compilations == compilations:
                 raise  # the compiled code's own error, not a compile's
-            cause = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            cause = getattr(err, "inner_exception", None) or err  # the backend's own error, if it raised one
+            first_line = next(iter(str(cause).strip().splitlines()), "")
             raise CompileError(f"torch.compile ({self.backend}) could not compile the {self.name} for {what}: "
-                               f"{type(err).__name__}: {cause} (run without compiling)") from err
+                               f"{type(cause).__name__}: {first_line} (run without compiling)") from err
         seconds = time.perf_counter() - start
         if new:
             self.signatures.add(signature)

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,7 @@ def test_existing_output_is_kept_without_overwrite(capsys, tiny_model_dir, photo
     ("missing_model", "model folder not found"),
     ("not_a_model", "is not a model folder"),
     ("bad_suffix", ".mp4 or .gif"),
+    ("compile_onnx", "--runtime onnx runs none"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tiny_model_dir, photo, tmp_path, case, message):
     args = {"image": photo, "model": tiny_model_dir, "out": tmp_path / "o.mp4", "extra": []}
@@ -72,6 +74,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tiny_model_dir, photo, tmp_pat
         args["model"] = tmp_path / "no-model"
     elif case == "not_a_model":
         args["model"] = tmp_path
+    elif case == "compile_onnx":
+        args["extra"] = ["--compile", "--runtime", "onnx", "--export-dir", tmp_path]
     else:
         args["out"] = tmp_path / "o.avi"
     code, out, err = run(capsys, "generate", args["image"], "-o", args["out"], "--model", args["model"],
@@ -79,6 +83,28 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tiny_model_dir, photo, tmp_pat
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.slow
+def test_generate_compile_says_what_it_compiles_and_how_long_it_took(capsys, tiny_model_dir, photo, tmp_path):
+    code, out, _ = run(capsys, "generate", photo, "-o", tmp_path / "x.mp4", "--model", tiny_model_dir, "--steps", 2,
+                       "--frames", 9, "--compile")
+    assert code == 0 and (tmp_path / "x.mp4").exists()
+    for part in ("encoder", "denoiser", "light decoder"):
+        assert f"compiling the {part} with inductor for (1, " in out
+        assert re.search(f"compiled the {part} in [0-9.]+ s", out)
+
+
+def test_generate_compile_failure_is_one_line_naming_the_part(capsys, monkeypatch, tiny_model_dir, photo, tmp_path):
+    def failing_backend(graph, example_inputs):
+        raise NotImplementedError("no kernel for this op")
+
+    compile_pipeline = MobileI2VPipeline.compile
+    monkeypatch.setattr(MobileI2VPipeline, "compile", lambda pipe: compile_pipeline(pipe, backend=failing_backend))
+    code, _, err = run(capsys, "generate", photo, "-o", tmp_path / "x.mp4", "--model", tiny_model_dir, "--steps", 1,
+                       "--dtype", "fp32", "--compile")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "could not compile the encoder for (1, 3, 1, 64, 96) in fp32: NotImplementedError: no kernel" in err
 
 
 def test_inspect_preset_json(capsys):
