@@ -8,12 +8,14 @@ for a user. Prints the pipeline's per-stage timings and the process's peak resid
 PSNR against fp32 (latents over their fp32 range; video on the 0–255 scale) and the whole video's:
 what `--dtype bf16` (or `auto` on a CPU with native bf16) costs in quality, measured, not assumed.
 
-`--compile` then compiles the pipeline (`MobileI2VPipeline.compile`) and calls it twice more: the first
-compiled call pays each stage's compile, the second runs what was compiled. Printed: each stage's compile
-time (first compiled call minus second), its seconds compiled, the ratio to the eager call above, and the
-compiled video's PSNR against the eager one.
+`--compile [STAGE ...]` then calls the eager pipeline once more (a process's first call also pays one-off
+costs: oneDNN's kernel set-up, first-touch page faults), compiles the stages named, all of them if none is
+(`MobileI2VPipeline.compile`), and calls it twice: the first compiled call pays each stage's compile, the
+second runs what was compiled. Printed: each stage's compile time (first compiled call minus second), the
+second calls' seconds, their ratios, and the compiled video's PSNR against the eager one.
 
-    python benchmarks/generate_720p.py [--steps 2] [--decoder light|ltx] [--dtype auto|fp32|bf16] [--compile]
+    python benchmarks/generate_720p.py [--steps 2] [--decoder light|ltx] [--dtype auto|fp32|bf16]
+                                        [--compile [STAGE ...]]
     python benchmarks/generate_720p.py --model src/mobilei2v/shipped_model --steps 30 --fidelity
 """
 
@@ -102,8 +104,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=None, help="default: 1280, or the model's")
     parser.add_argument("--dtype", choices=CHOICES, default="auto", help="precision of the timed run")
     parser.add_argument("--fidelity", action="store_true", help="also measure bf16 against fp32, per stage")
-    parser.add_argument("--compile", action="store_true",
-                        help="also time the pipeline compiled: compile seconds, then a call after the warm-up")
+    parser.add_argument("--compile", nargs="*", choices=MobileI2VPipeline.COMPILE_STAGES, default=None,
+                        help="also time the pipeline with these stages compiled (all if none is named): "
+                             "compile seconds, then a call after the warm-up")
     args = parser.parse_args()
     keep_freed_memory()
     pipe = load(args.model, args.dtype)
@@ -123,16 +126,19 @@ def main() -> None:
     print_seconds(t)
     peak = peak_rss_gib()
     print(f"peak RSS {peak:.2f} GiB (after building the models: {weights_gib:.2f} GiB)")
-    if args.compile:
-        pipe.compile()
+    if args.compile is not None:
+        eager = generate().timings
+        print("eager, second call:")
+        print_seconds(eager)
+        print(f"compiled (inductor): {', '.join(pipe.compile(args.compile or pipe.COMPILE_STAGES))}")
         first, second = generate(), generate()
-        print("compiled (inductor), second call:")
+        print("compiled, second call:")
         print_seconds(second.timings)
-        stages = ("encode", "denoise", "decode")
+        stages = ("encode", "denoise", "decode")  # the pipeline's timings
         print("compile seconds (first compiled call minus second): " + " | ".join(
             f"{stage} {first.timings[stage] - second.timings[stage]:.1f}" for stage in stages))
-        print("eager / compiled: " + " | ".join(
-            f"{stage} {t[stage] / second.timings[stage]:.2f}x" for stage in (*stages, "total")))
+        print("eager / compiled, second calls: " + " | ".join(
+            f"{stage} {eager[stage] / second.timings[stage]:.2f}x" for stage in (*stages, "total")))
         print(f"compiled video against eager: {psnr(out.frames, second.frames):.1f} dB; "
               f"peak RSS {peak_rss_gib():.2f} GiB")
     if args.fidelity:

@@ -57,6 +57,7 @@ class MobileI2VPipeline(DiffusionPipeline):
     """
 
     COMPONENTS = ("denoiser", "vae", "scheduler", "light_decoder")
+    COMPILE_STAGES = ("denoiser", "encoder", "decoder")  # what `compile` can compile
     model_cpu_offload_seq = "vae->denoiser->light_decoder"
     _optional_components = ["light_decoder"]
 
@@ -125,19 +126,22 @@ class MobileI2VPipeline(DiffusionPipeline):
         self.precision = f"{dtype_name(dtype)} ({why})"
         return self.precision
 
-    def compile(self, stages: Sequence[str] = ("encoder", "denoiser", "decoder"), backend: str = "inductor",
+    def compile(self, stages: Sequence[str] = ("denoiser",), backend: str = "inductor",
                 report: Callable[[str], None] = tqdm.write) -> list[str]:
-        """Compile the model parts of `stages` with torch.compile, in place: "encoder" (the VAE's),
-        "denoiser", "decoder" (both decoders; a call compiles the one it uses). Nothing is compiled yet: each
-        part compiles on its first call at each input shape, which waits for it (tens of seconds per part
-        on a CPU; docs/performance.md), and says so through `report` with the seconds it took
-        (`mobilei2v.compilation`); later calls at that shape reuse it. A part torch.compile cannot compile
-        raises `CompileError` on that call. Returns the names of the parts compiled."""
-        parts = {"encoder": [("encoder", self.vae.encoder)], "denoiser": [("denoiser", self.denoiser)],
+        """Compile the model parts of `stages` with torch.compile, in place: "denoiser", "encoder" (the VAE's),
+        "decoder" (both decoders; a call compiles the one it uses). Nothing is compiled yet: each part
+        compiles on its first call at each input shape, which waits for it, and says so through `report`
+        with the seconds it took (`mobilei2v.compilation`); later calls at that shape reuse it. A part
+        torch.compile cannot compile raises `CompileError` on that call. Returns the names of the parts
+        compiled. Only the denoiser by default: it runs once per step, and it is the part that gained in
+        docs/performance.md, where the encoder gained too little to repay its compile and the light decoder
+        ran slower compiled."""
+        parts = {"denoiser": [("denoiser", self.denoiser)], "encoder": [("encoder", self.vae.encoder)],
                  "decoder": [("light decoder", self.light_decoder), ("LTX decoder", self.vae.decoder)]}
-        unknown = set(stages) - set(parts)
+        unknown = set(stages) - set(self.COMPILE_STAGES)
         if unknown:
-            raise ValueError(f"stages to compile are {', '.join(parts)}; got {', '.join(sorted(unknown))}")
+            raise ValueError(f"stages to compile are {', '.join(self.COMPILE_STAGES)}; "
+                             f"got {', '.join(sorted(unknown))}")
         compiled = []
         for stage in stages:
             for name, module in parts[stage]:

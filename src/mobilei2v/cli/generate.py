@@ -45,10 +45,11 @@ def add_parser(commands) -> None:
                    help="LTX VAE decoder or the light decoder (default: light when the model has one)")
     add_dtype(p)
     p.add_argument("--compile", action="store_true",
-                   help="compile the encoder, denoiser and decoder with torch.compile (inductor) and run them "
-                        "compiled: faster steps, but each part's first call at a size waits for a one-off "
-                        "compile, printed with its seconds, and a process makes one video. It pays when the "
-                        "steps saved outweigh the compile: the measured cost and gain are in docs/performance.md")
+                   help="run the denoiser compiled by torch.compile (inductor): each step slightly faster, but the "
+                        "first step waits for a one-off compile, printed with its seconds: once per size in each "
+                        "process, much shorter when an earlier run compiled that size (inductor keeps an on-disk "
+                        "cache). With one video per process it rarely pays: the measured cost and gain are in "
+                        "docs/performance.md")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the file (default: the model's)")
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                    help="onnx: run the programs of --export-dir through onnxruntime (no PyTorch model)")
