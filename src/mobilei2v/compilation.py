@@ -36,7 +36,7 @@ class CompiledForward:
     `compilations` counts the graphs torch.compile handed to the backend: each one a compile. A compile at
     a signature already seen (torch.compile's guards can see more than the signature) is reported too."""
 
-    def __init__(self, module: torch.nn.Module, name: str, backend: str, report: Callable[[str], None]):
+    def __init__(self, module: torch.nn.Module, name: str, backend: str | Callable, report: Callable[[str], None]):
         self.name, self.backend, self.report = name, backend, report
         self.eager = module.forward
         self.module = module
@@ -84,12 +84,13 @@ class CompiledForward:
         return out
 
 
-def compile_module(module: torch.nn.Module, name: str, backend: str = "inductor",
+def compile_module(module: torch.nn.Module, name: str, backend: str | Callable = "inductor",
                    report: Callable[[str], None] = tqdm.write) -> CompiledForward:
     """Compile `module`'s forward in place, lazily: each input shape is compiled on its first call
     (`CompiledForward`). The module's class, parameters and state dict are unchanged; `name` is what
-    the reports call it. `report` defaults to tqdm's print, which keeps progress bars intact. Compiling an
-    already compiled module returns it as it is."""
+    the reports call it; `backend` is torch.compile's (a name, or a function for tests). `report`
+    defaults to tqdm's print, which keeps progress bars intact. Compiling an already compiled module
+    returns it as it is."""
     if isinstance(module.forward, CompiledForward):
         return module.forward
     module.forward = CompiledForward(module, name, backend, report)

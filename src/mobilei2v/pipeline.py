@@ -126,7 +126,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         self.precision = f"{dtype_name(dtype)} ({why})"
         return self.precision
 
-    def compile(self, stages: Sequence[str] = ("denoiser",), backend: str = "inductor",
+    def compile(self, stages: Sequence[str] = ("denoiser",), backend: str | Callable = "inductor",
                 report: Callable[[str], None] = tqdm.write) -> list[str]:
         """Compile the model parts of `stages` with torch.compile, in place: "denoiser", "encoder" (the VAE's),
         "decoder" (both decoders; a call compiles the one it uses). Nothing is compiled yet: each part
