@@ -8,7 +8,14 @@ for a user. Prints the pipeline's per-stage timings and the process's peak resid
 PSNR against fp32 (latents over their fp32 range; video on the 0–255 scale) and the whole video's:
 what `--dtype bf16` (or `auto` on a CPU with native bf16) costs in quality, measured, not assumed.
 
+`--compile [STAGE ...]` then calls the eager pipeline once more (a process's first call also pays one-off
+costs: oneDNN's kernel set-up, first-touch page faults), compiles the stages named, all of them if none is
+(`MobileI2VPipeline.compile`), and calls it twice: the first compiled call pays each stage's compile, the
+second runs what was compiled. Printed: each stage's compile time (first compiled call minus second), the
+second calls' seconds, their ratios, and the compiled video's PSNR against the eager one.
+
     python benchmarks/generate_720p.py [--steps 2] [--decoder light|ltx] [--dtype auto|fp32|bf16]
+                                        [--compile [STAGE ...]]
     python benchmarks/generate_720p.py --model src/mobilei2v/shipped_model --steps 30 --fidelity
 """
 
@@ -83,6 +90,11 @@ def fidelity(args, fp32: MobileI2VPipeline, bf16: MobileI2VPipeline, image: Imag
     print(f"whole video, bf16 vs fp32:           {psnr(*whole):5.1f} dB")
 
 
+def print_seconds(t: dict[str, float]) -> None:
+    print(f"seconds: encode {t['encode']:.2f} | denoise/step {t['denoise_per_step']:.2f} | decode {t['decode']:.2f}"
+          f" | total {t['total']:.2f} | 30-step total ≈ {t['encode'] + 30 * t['denoise_per_step'] + t['decode']:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="a saved model folder (default: random 270m weights)")
@@ -92,6 +104,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=None, help="default: 1280, or the model's")
     parser.add_argument("--dtype", choices=CHOICES, default="auto", help="precision of the timed run")
     parser.add_argument("--fidelity", action="store_true", help="also measure bf16 against fp32, per stage")
+    parser.add_argument("--compile", nargs="*", choices=MobileI2VPipeline.COMPILE_STAGES, default=None,
+                        help="also time the pipeline with these stages compiled (all if none is named): "
+                             "compile seconds, then a call after the warm-up")
     args = parser.parse_args()
     keep_freed_memory()
     pipe = load(args.model, args.dtype)
@@ -100,14 +115,32 @@ def main() -> None:
     weights_gib = peak_rss_gib()
     image = pattern_image(width, height)
     print(f"precision: {pipe.precision}")
-    out = pipe(image, num_frames=17, height=height, width=width, num_inference_steps=args.steps,
-               decoder=args.decoder, generator=torch.Generator().manual_seed(0))
+
+    def generate():  # the same noise at every call
+        return pipe(image, num_frames=17, height=height, width=width, num_inference_steps=args.steps,
+                    decoder=args.decoder, generator=torch.Generator().manual_seed(0))
+
+    out = generate()
     t = out.timings
     print(f"{width}x{height}x17, {args.steps} steps, {args.decoder} decoder")
-    print(f"seconds: encode {t['encode']:.2f} | denoise/step {t['denoise_per_step']:.2f} | decode {t['decode']:.2f}"
-          f" | total {t['total']:.2f} | 30-step total ≈ {t['encode'] + 30 * t['denoise_per_step'] + t['decode']:.1f}")
+    print_seconds(t)
     peak = peak_rss_gib()
     print(f"peak RSS {peak:.2f} GiB (after building the models: {weights_gib:.2f} GiB)")
+    if args.compile is not None:
+        eager = generate().timings
+        print("eager, second call:")
+        print_seconds(eager)
+        print(f"compiled (inductor): {', '.join(pipe.compile(args.compile or pipe.COMPILE_STAGES))}")
+        first, second = generate(), generate()
+        print("compiled, second call:")
+        print_seconds(second.timings)
+        stages = ("encode", "denoise", "decode")  # the pipeline's timings
+        print("compile seconds (first compiled call minus second): " + " | ".join(
+            f"{stage} {first.timings[stage] - second.timings[stage]:.1f}" for stage in stages))
+        print("eager / compiled, second calls: " + " | ".join(
+            f"{stage} {eager[stage] / second.timings[stage]:.2f}x" for stage in (*stages, "total")))
+        print(f"compiled video against eager: {psnr(out.frames, second.frames):.1f} dB; "
+              f"peak RSS {peak_rss_gib():.2f} GiB")
     if args.fidelity:
         print("bf16 against fp32, each stage from the same fp32 inputs:")
         fidelity(args, load(args.model, "fp32"), load(args.model, "bf16"), image, (height, width))

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKLLTXVideo, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
+from tqdm.auto import tqdm
 
+from .compilation import compile_module
 from .diffusion.sampler import DEFAULT_SHIFT, DEFAULT_STEPS, check_sigmas, make_scheduler, sample_latents
 from .io.images import ImageInput, image_to_tensor, load_image
 from .io.model_folder import check_model_folder
@@ -55,6 +57,7 @@ class MobileI2VPipeline(DiffusionPipeline):
     """
 
     COMPONENTS = ("denoiser", "vae", "scheduler", "light_decoder")
+    COMPILE_STAGES = ("denoiser", "encoder", "decoder")  # what `compile` can compile
     model_cpu_offload_seq = "vae->denoiser->light_decoder"
     _optional_components = ["light_decoder"]
 
@@ -122,6 +125,30 @@ class MobileI2VPipeline(DiffusionPipeline):
                 torch.nn.Module.to(module, dtype)
         self.precision = f"{dtype_name(dtype)} ({why})"
         return self.precision
+
+    def compile(self, stages: Sequence[str] = ("denoiser",), backend: str | Callable = "inductor",
+                report: Callable[[str], None] = tqdm.write) -> list[str]:
+        """Compile the model parts of `stages` with torch.compile, in place: "denoiser", "encoder" (the VAE's),
+        "decoder" (both decoders; a call compiles the one it uses). Nothing is compiled yet: each part
+        compiles on its first call at each input shape, which waits for it, and says so through `report`
+        with the seconds it took (`mobilei2v.compilation`); later calls at that shape reuse it. A part
+        torch.compile cannot compile raises `CompileError` on that call. Returns the names of the parts
+        compiled. Only the denoiser by default: it runs once per step, and it is the part that gained in
+        docs/performance.md, where the encoder gained too little to repay its compile and the light decoder
+        ran slower compiled."""
+        parts = {"denoiser": [("denoiser", self.denoiser)], "encoder": [("encoder", self.vae.encoder)],
+                 "decoder": [("light decoder", self.light_decoder), ("LTX decoder", self.vae.decoder)]}
+        unknown = set(stages) - set(self.COMPILE_STAGES)
+        if unknown:
+            raise ValueError(f"stages to compile are {', '.join(self.COMPILE_STAGES)}; "
+                             f"got {', '.join(sorted(unknown))}")
+        compiled = []
+        for stage in stages:
+            for name, module in parts[stage]:
+                if module is not None:
+                    compile_module(module, name, backend, report)
+                    compiled.append(name)
+        return compiled
 
     @classmethod
     def assemble(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,

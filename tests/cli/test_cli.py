@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,7 @@ def test_existing_output_is_kept_without_overwrite(capsys, tiny_model_dir, photo
     ("missing_model", "model folder not found"),
     ("not_a_model", "is not a model folder"),
     ("bad_suffix", ".mp4 or .gif"),
+    ("compile_onnx", "--runtime onnx runs none"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tiny_model_dir, photo, tmp_path, case, message):
     args = {"image": photo, "model": tiny_model_dir, "out": tmp_path / "o.mp4", "extra": []}
@@ -72,6 +74,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tiny_model_dir, photo, tmp_pat
         args["model"] = tmp_path / "no-model"
     elif case == "not_a_model":
         args["model"] = tmp_path
+    elif case == "compile_onnx":
+        args["extra"] = ["--compile", "--runtime", "onnx", "--export-dir", tmp_path]
     else:
         args["out"] = tmp_path / "o.avi"
     code, out, err = run(capsys, "generate", args["image"], "-o", args["out"], "--model", args["model"],
@@ -79,6 +83,30 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tiny_model_dir, photo, tmp_pat
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.slow
+def test_generate_compile_says_it_compiles_the_denoiser_and_how_long_it_took(capsys, tiny_model_dir, photo, tmp_path):
+    code, out, _ = run(capsys, "generate", photo, "-o", tmp_path / "x.mp4", "--model", tiny_model_dir, "--steps", 2,
+                       "--frames", 9, "--compile")
+    assert code == 0 and (tmp_path / "x.mp4").exists()
+    assert "compiling the denoiser with inductor for (1, 16, 2, 2, 3)" in out
+    assert re.search("compiled the denoiser in [0-9.]+ s", out)
+    assert "the encoder" not in out and "decoder" not in out  # only the denoiser gains (docs/performance.md)
+
+
+def test_generate_compile_failure_ends_in_one_line_naming_the_part(capsys, monkeypatch, tiny_model_dir, photo, tmp_path):
+    def failing_backend(graph, example_inputs):
+        raise NotImplementedError("no kernel for this op")
+
+    compile_pipeline = MobileI2VPipeline.compile
+    monkeypatch.setattr(MobileI2VPipeline, "compile", lambda pipe: compile_pipeline(pipe, backend=failing_backend))
+    code, _, err = run(capsys, "generate", photo, "-o", tmp_path / "x.mp4", "--model", tiny_model_dir, "--steps", 1,
+                       "--dtype", "fp32", "--compile")
+    assert code == 1 and "Traceback" not in err
+    last_line = err.strip().splitlines()[-1]  # after the progress bar of the step that compiled
+    assert last_line.startswith("mobilei2v generate: error: torch.compile")
+    assert "could not compile the denoiser for (1, 16, 3, 2, 3) in fp32: NotImplementedError: no kernel" in last_line
 
 
 def test_inspect_preset_json(capsys):

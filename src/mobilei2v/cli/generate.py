@@ -44,6 +44,12 @@ def add_parser(commands) -> None:
     p.add_argument("--decoder", choices=("ltx", "light"), default=None,
                    help="LTX VAE decoder or the light decoder (default: light when the model has one)")
     add_dtype(p)
+    p.add_argument("--compile", action="store_true",
+                   help="run the denoiser compiled by torch.compile (inductor): each step slightly faster, but the "
+                        "first step waits for a one-off compile, printed with its seconds: once per size in each "
+                        "process, much shorter when an earlier run compiled that size (inductor keeps an on-disk "
+                        "cache). With one video per process it rarely pays: the measured cost and gain are in "
+                        "docs/performance.md")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the file (default: the model's)")
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                    help="onnx: run the programs of --export-dir through onnxruntime (no PyTorch model)")
@@ -68,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     image = load_image(args.image)
     if (args.runtime == "onnx") != (args.export_dir is not None):
         raise ValueError("--runtime onnx and --export-dir go together")
+    if args.compile and args.runtime == "onnx":
+        raise ValueError("--compile compiles the PyTorch model; --runtime onnx runs none")
     if args.runtime == "onnx":
         return run_onnx(args, image)
     args.frames = args.frames or 17
@@ -77,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
     pipe = MobileI2VPipeline.from_pretrained(args.model, dtype=args.dtype)
     print(f"precision: {pipe.precision}")
+    if args.compile:
+        pipe.compile()
     height = args.height or pipe.config.default_height
     width = args.width or pipe.config.default_width
     pipe.geometry.check(args.frames, height, width)

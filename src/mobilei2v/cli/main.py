@@ -7,6 +7,7 @@ import sys
 
 from diffusers.utils import logging as diffusers_logging
 
+from ..compilation import CompileError
 from ..runtime import keep_freed_memory
 from . import app, convert, data, distill, evaluate, export, generate, init_model, inspect, train
 
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileExistsError, FileNotFoundError) as err:
         print(f"mobilei2v {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except CompileError as err:  # torch.compile's own report is pages long; the cause is chained for the library
+        print(f"mobilei2v {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"mobilei2v {args.command}: interrupted", file=sys.stderr)
         return 130
