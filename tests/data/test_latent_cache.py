@@ -99,3 +99,28 @@ def test_a_latent_crop_is_the_same_window_of_every_frame_and_the_reference(cli, 
     assert len(windows) > 1  # random windows
     with pytest.raises(ValueError, match="larger than the cached clips"):
         CachedLatentDataset(str(cache), LatentGeometry(32, 8, 16), crop=4)
+
+
+def test_each_clip_has_its_camera_move_and_a_rerun_measures_those_an_older_cache_lacks(cli, scored_csv, tiny_vae_dir,
+                                                                                      tmp_path):
+    from mobilei2v.measures.motion import camera_motion
+
+    cache = tmp_path / "cache"
+    args = ("--vae", tiny_vae_dir, "--height", 64, "--width", 64)
+    assert cli("data", "encode", scored_csv, "-o", cache, *args)[0] == 0
+    latents = LatentCache(cache)
+    assert latents.has_camera
+    frames, _ = read_video(latents.clips[0]["video_path"], max_frames=17)
+    torch.testing.assert_close(latents[0]["camera"], torch.from_numpy(camera_motion(fit_frames(frames, 64, 64))))
+
+    index = json.loads((cache / "index.json").read_text())
+    for clip in index["clips"][1:3]:
+        del clip["camera"]  # as a cache made before camera moves were recorded
+    (cache / "index.json").write_text(json.dumps(index))
+    assert not LatentCache(cache).has_camera
+    shards = {p.name: p.read_bytes() for p in cache.glob("*.safetensors")}
+    code, out, _ = cli("data", "encode", scored_csv, "-o", cache, *args)
+    assert code == 0 and "encoded 0 clips" in out and "measured the camera move of 2 of them" in out
+    again = LatentCache(cache)
+    assert again.has_camera and {p.name: p.read_bytes() for p in cache.glob("*.safetensors")} == shards
+    torch.testing.assert_close(again[1]["camera"], latents[1]["camera"])

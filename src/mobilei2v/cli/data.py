@@ -181,8 +181,9 @@ def run_encode(args: argparse.Namespace) -> int:
     _report(result.skipped)
     if not result.encoded and not result.already:
         raise ValueError(f"no clip of {args.csv} could be encoded (see above): {args.output} holds no cache")
+    measured = f" (measured the camera move of {result.cameras} of them)" if result.cameras else ""
     print(f"encoded {result.encoded} clips ({_rate(result.encoded, result.seconds)}); {result.already} were "
-          f"already in the cache; index: {args.output / 'index.json'}")
+          f"already in the cache{measured}; index: {args.output / 'index.json'}")
     return 0
 
 

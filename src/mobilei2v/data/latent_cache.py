@@ -5,9 +5,11 @@ A cache is a folder:
   mean of the whole clip), `K.reference` (C, 1, H', W') fp32 (frame 0 encoded alone: the reference latent
   of docs/architecture.md §4) and `K.motion_score` (a 0-d fp32: the CSV's `flow`).
 - `index.json`: the VAE config and latent scale, the clip size (frames, height, width) and, per clip, its
-  key, shard, video_path and motion score.
+  key, shard, video_path, motion score and camera move (`measures.motion.camera_motion` of the frames
+  encoded: pan x, pan y, zoom, roll).
 Shards hold `shard_size` clips and are written, then the index, atomically: an interrupted run loses at
-most the clips of one unwritten shard, and a re-run encodes only the clips the index does not list.
+most the clips of one unwritten shard, and a re-run encodes only the clips the index does not list. A re-run
+also measures the camera move of listed clips that lack one (caches made before it was recorded).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tqdm import tqdm
 
 from ..io.files import atomic_output, read_json_object
 from ..io.video import VideoReadError, fit_frames, frames_to_video, read_video
+from ..measures.motion import camera_motion
 from ..models.geometry import LatentGeometry
 from ..models.vae import encode_video
 from .clips_csv import CLIP_FRAMES, number, read_rows, video_file
@@ -39,6 +42,7 @@ SHARD_SIZE = 64  # clips per shard: about 120 MB of latents per file at 720p wit
 class EncodeResult:
     encoded: int = 0
     already: int = 0  # clips the index listed before this run
+    cameras: int = 0  # listed clips whose camera move this run measured
     seconds: float = 0.0
     skipped: SkippedInputs = field(default_factory=SkippedInputs)
 
@@ -92,6 +96,35 @@ def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLT
     tensors, pending = {}, []
     start = time.perf_counter()
 
+    def write_index() -> None:
+        with atomic_output(cache_dir / INDEX, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(index, indent=1))
+
+    def read_clip(row: dict):
+        """The clip's first num_frames frames at the cache's size, or None (recorded in `skipped`)."""
+        try:
+            frames, _ = read_video(video_file(csv_path, row["video_path"]), max_frames=num_frames)
+        except VideoReadError as err:
+            result.skipped.add(err.reason, row["video_path"], err.detail)
+            return None
+        if len(frames) < num_frames:
+            result.skipped.add(f"shorter than {num_frames} frames", row["video_path"], f"{len(frames)} frames")
+            return None
+        return fit_frames(frames, height, width)
+
+    without_camera = [clip for clip in index["clips"] if "camera" not in clip]
+    rows_by_path = {row["video_path"]: row for row in rows}
+    for n, clip in enumerate(tqdm(without_camera, desc="measuring camera moves", unit="clip",
+                                  disable=not progress or not without_camera)):
+        frames = read_clip(rows_by_path.get(clip["video_path"], {"video_path": clip["video_path"]}))
+        if frames is not None:
+            clip["camera"] = camera_motion(frames).tolist()
+            result.cameras += 1
+        if n % shard_size == shard_size - 1:
+            write_index()
+    if without_camera:
+        write_index()
+
     def write_shard() -> None:
         # Numbered after every shard on disk: one orphaned by a crash before its index update is never reused.
         numbers = [int(p.stem.removeprefix("shard-")) for p in cache_dir.glob("shard-*.safetensors")]
@@ -99,8 +132,7 @@ def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLT
         with atomic_output(cache_dir / shard) as tmp:
             save_file(tensors, tmp)
         index["clips"] += [{**clip, "shard": shard} for clip in pending]
-        with atomic_output(cache_dir / INDEX, overwrite=True) as tmp:
-            tmp.write_text(json.dumps(index, indent=1))
+        write_index()
         tensors.clear()
         pending.clear()
 
@@ -109,20 +141,16 @@ def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLT
         if motion is None:
             result.skipped.add("no motion score (run `mobilei2v data score` first)", row["video_path"])
             continue
-        try:
-            frames, _ = read_video(video_file(csv_path, row["video_path"]), max_frames=num_frames)
-        except VideoReadError as err:
-            result.skipped.add(err.reason, row["video_path"], err.detail)
+        frames = read_clip(row)
+        if frames is None:
             continue
-        if len(frames) < num_frames:
-            result.skipped.add(f"shorter than {num_frames} frames", row["video_path"], f"{len(frames)} frames")
-            continue
-        video = frames_to_video(fit_frames(frames, height, width))  # (1, 3, T, H, W)
+        video = frames_to_video(frames)  # (1, 3, T, H, W)
         key = str(next_key)
         tensors[f"{key}.video"] = encode_video(vae, video)[0].contiguous()  # (C, T', H', W')
         tensors[f"{key}.reference"] = encode_video(vae, video[:, :, :1])[0].contiguous()  # (C, 1, H', W')
         tensors[f"{key}.motion_score"] = torch.tensor(motion, dtype=torch.float32)
-        pending.append({"key": next_key, "video_path": row["video_path"], "motion_score": motion})
+        pending.append({"key": next_key, "video_path": row["video_path"], "motion_score": motion,
+                        "camera": camera_motion(frames).tolist()})
         next_key += 1
         result.encoded += 1
         if len(pending) == shard_size:
@@ -134,7 +162,8 @@ def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLT
 
 
 class LatentCache:
-    """Read a latent cache: `cache[i]` → {"video", "reference", "motion_score"} tensors of the i-th clip."""
+    """Read a latent cache: `cache[i]` → {"video", "reference", "motion_score"} tensors of the i-th clip, and
+    its "camera" move (4,) when the index has one (`has_camera`: every clip has)."""
 
     def __init__(self, cache_dir: str | Path):
         self.dir = Path(cache_dir)
@@ -143,6 +172,7 @@ class LatentCache:
             raise ValueError(f"not a latent cache: {path} is missing (make one with `mobilei2v data encode`)")
         self.index = _read_index(path)
         self.clips = self.index["clips"]
+        self.has_camera = all("camera" in clip for clip in self.clips)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -150,4 +180,7 @@ class LatentCache:
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         clip = self.clips[i]
         with safe_open(self.dir / clip["shard"], framework="pt") as shard:
-            return {name: shard.get_tensor(f"{clip['key']}.{name}") for name in ("video", "reference", "motion_score")}
+            item = {name: shard.get_tensor(f"{clip['key']}.{name}") for name in ("video", "reference", "motion_score")}
+        if "camera" in clip:
+            item["camera"] = torch.tensor(clip["camera"], dtype=torch.float32)
+        return item
