@@ -175,3 +175,33 @@ def test_reference_concat_shows_every_token_the_reference_at_its_position():
     torch.testing.assert_close(tokens[..., :16], latents.flatten(3).permute(0, 2, 3, 1))
     for frame in range(3):  # the second half is frame 0's latent at the same position, in every frame
         torch.testing.assert_close(tokens[:, frame, :, 16:], latents[:, :, 0].flatten(2).transpose(1, 2))
+
+
+def test_camera_condition_starts_as_the_model_it_is_added_to_and_conditions_on_direction_only(tmp_path):
+    torch.manual_seed(0)
+    plain = build("denoiser", "mobilei2v-tiny").eval()
+    plain.save_pretrained(tmp_path / "plain")
+    camera = build("denoiser", tmp_path / "plain", camera_condition=True).eval()  # the saved weights, plus new ones
+    latents, t, motion = torch.randn(2, 16, 3, 2, 2), torch.tensor([300.0, 800.0]), torch.tensor([1.0, 4.0])
+    pan = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 0.0, -3.0, 0.0]])
+    with torch.no_grad():
+        expected = plain(latents, t, motion)
+        torch.testing.assert_close(camera(latents, t, motion, camera=pan), expected, rtol=0, atol=0)
+        torch.nn.init.normal_(camera.camera_modulation.proj.weight, std=0.1)  # as after training
+        moved = camera(latents, t, motion, camera=pan)
+        assert (moved - expected).abs().max() > 1e-3
+        torch.testing.assert_close(camera(latents, t, motion, camera=5 * pan), moved)  # only the direction counts
+        torch.testing.assert_close(camera(latents, t, motion), camera(latents, t, motion, camera=torch.zeros(2, 4)))
+    with pytest.raises(ValueError, match="no camera condition"):
+        plain(latents, t, motion, camera=pan)
+
+
+def test_options_that_change_trained_weights_are_refused(tmp_path):
+    build("denoiser", "mobilei2v-tiny").save_pretrained(tmp_path / "plain")
+    with pytest.raises(ValueError, match="changes trained weights' shapes"):
+        build("denoiser", tmp_path / "plain", reference_concat=True)
+    with pytest.raises(ValueError, match="has no option colour"):
+        build("denoiser", tmp_path / "plain", colour=True)
+    build("denoiser", tmp_path / "plain", camera_condition=True).save_pretrained(tmp_path / "camera")
+    with pytest.raises(ValueError, match="removes trained weights .*camera_embedder"):
+        build("denoiser", tmp_path / "camera", camera_condition=False)

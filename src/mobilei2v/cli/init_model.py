@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..io.files import atomic_output
@@ -26,6 +27,9 @@ def add_parser(commands) -> None:
     p.add_argument("output", type=Path, help="folder to create")
     p.add_argument("--preset", default="mobilei2v-270m",
                    help=f"denoiser: {' | '.join(DENOISER_PRESETS)} or a denoiser folder")
+    p.add_argument("--denoiser-option", action="append", default=[], metavar="KEY=VALUE", type=option,
+                   help="a denoiser constructor argument, VALUE in JSON (repeatable); for a saved denoiser, only "
+                        "switches that add weights, e.g. camera_condition=true (docs/shipped-model.md)")
     p.add_argument("--vae", default="ltx-video", help=f"VAE: {' | '.join(VAE_PRESETS)} or a VAE folder")
     p.add_argument("--light-decoder", default=None,
                    help=f"also add a light decoder: {' | '.join(LIGHT_DECODER_PRESETS)} or a folder")
@@ -42,11 +46,24 @@ def add_parser(commands) -> None:
     p.set_defaults(run=run)
 
 
+def option(text: str) -> tuple[str, object]:
+    """KEY=VALUE with VALUE in JSON (true, 3, "linear"), for argparse."""
+    key, sep, value = text.partition("=")
+    try:
+        if not sep or not key:
+            raise ValueError
+        return key, json.loads(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with VALUE in JSON (e.g. camera_condition=true), "
+                                         f"got {text!r}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     torch.manual_seed(args.seed)
     pipe = MobileI2VPipeline.assemble(args.preset, args.vae, args.light_decoder,
+                                      denoiser_options=dict(args.denoiser_option),
                                       default_height=args.height, default_width=args.width,
                                       vae_decoder_trained=not args.untrained_vae_decoder)
     if args.dtype == "fp16":

@@ -1,7 +1,8 @@
 """The MobileI2V denoiser: a hybrid linear/softmax DiT over video latents (docs/architecture.md §2).
 
 latents (B, C, T, H, W) → one token per latent position (frame-major, then row, then column) →
-blocks modulated per latent frame by the timestep and the motion score → velocity (B, C, T, H, W).
+blocks modulated per latent frame by the timestep and the motion score (and, with `camera_condition`, the
+camera move's direction) → velocity (B, C, T, H, W).
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ from torch import nn
 from .blocks import DenoiserBlock
 from .embeddings import Modulation, ScalarEmbedder
 from .rope import DEFAULT_ROPE_SCALE, rope_tables
+
+CAMERA_DIM = 4  # pan x, pan y, zoom, roll (measures.motion.CAMERA_AXES)
+
+
+def unit_direction(camera: torch.Tensor) -> torch.Tensor:
+    """(B, 4) camera moves scaled to unit length; a zero move (any direction) stays zero."""
+    camera = camera.float()
+    return camera / camera.norm(dim=-1, keepdim=True).clamp_min(1e-6)
 
 
 class FinalLayer(nn.Module):
@@ -47,7 +56,15 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
     `reference_residual` (off in the paper's presets): the flow runs on each frame's difference from the
     reference latent instead of the frame itself (the loss and the sampler read this switch). A still
     video is then the zero residual, which a fresh model predicts from its first steps; what it learns is
-    the motion. Frame 0 of the input stays the clean reference."""
+    the motion. Frame 0 of the input stays the clean reference.
+
+    `camera_condition` (off in the paper's presets): the blocks are also modulated by the direction of the
+    camera move (pan x, pan y, zoom, roll: `measures.motion.camera_motion`), scaled to unit length; the
+    motion score still says how far. Without it the direction is unknown when generation starts, and a
+    small model's estimate of later frames at σ = 1 is the average over directions: each region of the
+    picture settles on a different one, and later frames dissolve into a mosaic (docs/shipped-model.md).
+    A zero vector means "any direction": training drops the direction now and then so that it works. Its
+    modulation starts at zero, so a model given this switch starts as the model it was made from."""
 
     _supports_gradient_checkpointing = True
 
@@ -67,6 +84,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         linear_attention_eps: float = 1e-8,
         reference_concat: bool = False,
         reference_residual: bool = False,
+        camera_condition: bool = False,
     ):
         super().__init__()
         if hidden_size % num_heads or (hidden_size // num_heads) % 6:
@@ -80,6 +98,12 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         self.motion_embedder = ScalarEmbedder(hidden_size, frequency_dim)
         self.timestep_modulation = Modulation(hidden_size, 6)
         self.motion_modulation = Modulation(hidden_size, 6)
+        if camera_condition:
+            self.camera_embedder = nn.Sequential(nn.Linear(CAMERA_DIM, hidden_size), nn.SiLU(),
+                                                 nn.Linear(hidden_size, hidden_size))
+            self.camera_modulation = Modulation(hidden_size, 6)
+            nn.init.zeros_(self.camera_modulation.proj.weight)
+            nn.init.zeros_(self.camera_modulation.proj.bias)
         self.blocks = nn.ModuleList(
             DenoiserBlock(hidden_size, num_heads, ffn_hidden_size, kind, norm_eps, linear_attention_eps, qk_norm_eps)
             for kind in attention_types
@@ -98,14 +122,17 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         timestep: torch.Tensor,
         motion_score: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the flow velocity ε − x0.
 
         latents: (B, C, T, H, W). timestep: 1000·σ, shape (B,) for all frames alike or (B, T) per
         latent frame (the reference frame gets 0). motion_score: (B,) raw optical-flow magnitudes.
         rope: precomputed `rope_tables((T, H, W))`, else computed here from the latent shape.
+        camera: (B, 4) camera moves, any length (only the direction is used); None or zeros for any
+        direction. Only for a denoiser with `camera_condition`.
         """
-        return self.forward_with_features(latents, timestep, motion_score, rope)[0]
+        return self.forward_with_features(latents, timestep, motion_score, rope, camera=camera)[0]
 
     def forward_with_features(
         self,
@@ -114,6 +141,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         motion_score: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         feature_blocks: Sequence[int] = (),
+        camera: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """`forward`, plus the (B, N, D) token features after each block listed in `feature_blocks`."""
         B, C, T, H, W = latents.shape
@@ -125,9 +153,14 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         x = self.x_embedder(latents.flatten(2).transpose(1, 2).to(self.dtype))  # (B, N, D)
         # The authors' embedder sees σ ∈ [0, 1], not the 0..1000 model timestep.
         t_emb = self.timestep_embedder(timestep.reshape(B, -1).expand(B, T) / 1000)  # (B, T, D)
-        modulation = self.timestep_modulation(t_emb) + self.motion_modulation(
-            self.motion_embedder(motion_score.reshape(B))
-        )[:, None]  # (B, T, 6, D)
+        condition = self.motion_modulation(self.motion_embedder(motion_score.reshape(B)))  # (B, 6, D)
+        if self.config.camera_condition:
+            direction = unit_direction(camera.reshape(B, CAMERA_DIM)) if camera is not None else \
+                torch.zeros(B, CAMERA_DIM, device=latents.device)
+            condition = condition + self.camera_modulation(self.camera_embedder(direction.to(self.dtype)))
+        elif camera is not None:
+            raise ValueError("this denoiser has no camera condition (camera_condition is off): pass camera=None")
+        modulation = self.timestep_modulation(t_emb) + condition[:, None]  # (B, T, 6, D)
         features = []
         for i, block in enumerate(self.blocks):
             if torch.is_grad_enabled() and self.gradient_checkpointing:

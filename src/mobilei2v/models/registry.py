@@ -50,16 +50,32 @@ COMPONENTS = {
 def build(component: str, name: str | Path, **overrides: Any) -> ModelMixin:
     """A `component` ("denoiser", "vae" or "light_decoder"): randomly initialised from the preset `name`
     (with constructor `overrides`), or loaded from the saved folder `name` (a component folder, or a
-    MobileI2V model folder holding one)."""
+    MobileI2V model folder holding one). Overrides of a saved one may only add parameters (a switch such
+    as the denoiser's `camera_condition`): the saved weights are kept, the new ones initialised as the
+    class does."""
     if component not in COMPONENTS:
         raise ValueError(f"unknown component {component!r}; choose from: {', '.join(COMPONENTS)}")
     spec = COMPONENTS[component]
     if str(name) in spec.presets:
         kwargs = {**spec.presets[str(name)], **overrides}
         return spec.class_named(kwargs.pop("_class_name", None), f"preset {name!r}")(**kwargs)
-    if overrides:
-        raise ValueError(f"constructor overrides apply to presets only, and {name!r} is not one")
-    return load(component, name)
+    model = load(component, name)
+    if not overrides:
+        return model
+    unknown = set(overrides) - set(inspect.signature(type(model).__init__).parameters)
+    if unknown:
+        raise ValueError(f"a {spec.what} has no option {', '.join(sorted(unknown))}")
+    config = {k: v for k, v in model.config.items() if not k.startswith("_")}
+    changed = type(model)(**{**config, **overrides})
+    try:
+        _, unexpected = changed.load_state_dict(model.state_dict(), strict=False)
+    except RuntimeError as err:  # a parameter whose shape the overrides change
+        raise ValueError(f"cannot give the {spec.what} in {name} {overrides}: it changes trained weights' shapes "
+                         f"({str(err).splitlines()[-1].strip()})") from None
+    if unexpected:
+        raise ValueError(f"cannot give the {spec.what} in {name} {overrides}: it removes trained weights "
+                         f"({', '.join(unexpected[:3])}{', …' if len(unexpected) > 3 else ''})")
+    return changed.eval()
 
 
 def load(component: str, folder: str | Path) -> ModelMixin:
