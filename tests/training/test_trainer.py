@@ -193,3 +193,52 @@ def test_gradient_accumulation_takes_several_micro_batches_per_step(model_dir, c
     assert calls["n"] == 8 * 3
     assert trainer.optimizer.optimizer.state  # the optimizer did step
     assert trainer.schedule.scheduler.last_epoch == 8  # one LR-schedule step per optimizer step
+
+
+@pytest.mark.parametrize("dropout", [0.0, 1.0])
+def test_a_camera_model_trains_on_each_clips_camera_move_as_its_crop_sees_it(model_dir, clips_file, tmp_path,
+                                                                             monkeypatch, dropout):
+    from mobilei2v.data.latent_cache import LatentCache, encode_csv
+    from mobilei2v.training.datasets import crop_camera
+
+    camera_model = tmp_path / "camera-model"
+    MobileI2VPipeline.assemble(str(model_dir), str(model_dir), denoiser_options={"camera_condition": True},
+                               default_height=64, default_width=64).save_pretrained(camera_model)
+    pipe = MobileI2VPipeline.from_pretrained(camera_model)
+    encode_csv(clips_file, tmp_path / "cache", pipe.vae, 64, 64, num_frames=9, progress=False)
+    cameras = torch.stack([clip["camera"] for clip in LatentCache(tmp_path / "cache")])
+    crops = {(top, left): torch.stack([crop_camera(c, (64, 64), (32 * top, 32 * left, 32, 32)) for c in cameras])
+             for top in (0, 1) for left in (0, 1)}
+
+    seen = []
+    original = trainer_module.flow_matching_loss
+    monkeypatch.setattr(trainer_module, "flow_matching_loss",
+                        lambda *args, camera=None, **kwargs: seen.append(camera) or original(*args, camera=camera, **kwargs))
+    stages = [{"steps": 3, "latent_cache": str(tmp_path / "cache"), "batch_size": 8, "latent_crop": 1}]
+    DenoiserTrainer(config_from_dict(make_config(camera_model, clips_file, tmp_path / "run", stages=stages,
+                                                 camera_dropout=dropout)), log=lambda m: None).train()
+    assert len(seen) == 3
+    for batch in seen:
+        if dropout == 1.0:
+            assert not batch.any()
+        else:  # each row is a clip's move as one of the four 32-px crops sees it
+            assert all(any(torch.allclose(row, move) for crop in crops.values() for move in crop) for row in batch)
+
+
+def test_a_camera_model_refuses_a_cache_without_camera_moves(model_dir, clips_file, tmp_path):
+    import json
+
+    from mobilei2v.data.latent_cache import encode_csv
+
+    camera_model = tmp_path / "camera-model"
+    MobileI2VPipeline.assemble(str(model_dir), str(model_dir), denoiser_options={"camera_condition": True},
+                               default_height=64, default_width=64).save_pretrained(camera_model)
+    encode_csv(clips_file, tmp_path / "cache", MobileI2VPipeline.from_pretrained(camera_model).vae, 64, 64,
+               num_frames=9, progress=False)
+    index = json.loads((tmp_path / "cache" / "index.json").read_text())
+    del index["clips"][0]["camera"]
+    (tmp_path / "cache" / "index.json").write_text(json.dumps(index))
+    stages = [{"steps": 1, "latent_cache": str(tmp_path / "cache"), "batch_size": 2}]
+    with pytest.raises(ValueError, match="without a camera move.*data encode"):
+        DenoiserTrainer(config_from_dict(make_config(camera_model, clips_file, tmp_path / "run", stages=stages)),
+                        log=lambda m: None).train()

@@ -18,6 +18,7 @@ def flow_matching_loss(
     sigma: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    camera: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """MSE between the predicted and the true velocity ε − x0 for a batch of clean video latents.
 
@@ -28,6 +29,7 @@ def flow_matching_loss(
     residual: the flow runs on each frame's difference from the reference latent (the denoiser's
     `reference_residual`); frame 0 of the input is still the clean reference.
     sigma, noise: fixed values instead of logit-normal σ and Gaussian ε (for tests and distillation).
+    camera: (B, 4) camera moves, for a denoiser with `camera_condition` (zeros: any direction).
     """
     B, _, T = latents.shape[:3]
     if residual:
@@ -39,7 +41,8 @@ def flow_matching_loss(
     noisy = noise_latents(latents, noise, sigma)
     noisy[:, :, :1] = reference_latent
     target = noise - latents
-    prediction = denoiser(noisy, frame_timesteps(sigma, T), motion_score)
+    conditions = {} if camera is None else {"camera": camera}
+    prediction = denoiser(noisy, frame_timesteps(sigma, T), motion_score, **conditions)
     error = (prediction.float() - target.float()) ** 2
     if mask_reference:
         error = error[:, :, 1:]

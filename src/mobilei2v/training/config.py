@@ -89,6 +89,9 @@ class TrainConfig(LoopConfig):
     pipeline: str  # a MobileI2VPipeline folder: the VAE, scheduler and the denoiser to start from
     stages: list[Stage]
     mask_reference: bool = True
+    # A denoiser with `camera_condition` sees "any direction" (zeros) instead of the clip's camera move
+    # this often, so that it also generates when none is asked for.
+    camera_dropout: float = 0.1
     validation: Validation = field(default_factory=Validation)
 
 

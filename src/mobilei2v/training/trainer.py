@@ -261,9 +261,13 @@ class DenoiserTrainer(TrainingLoop):
             video = batch["video"]  # (B, 3, T, H, W) in [−1, 1]
             # The reference latent is frame 0 encoded alone, exactly as at sampling time (docs/architecture.md §4).
             latents, reference = encode_video(self.pipe.vae, video), encode_video(self.pipe.vae, video[:, :, :1])
+        camera = None
+        if self.pipe.denoiser.config.camera_condition:
+            keep = torch.rand(len(batch["camera"]), 1, device=batch["camera"].device) >= self.config.camera_dropout
+            camera = batch["camera"] * keep
         return flow_matching_loss(model, latents, reference, batch["motion_score"],
                                   mask_reference=self.config.mask_reference,
-                                  residual=self.pipe.denoiser.config.reference_residual)
+                                  residual=self.pipe.denoiser.config.reference_residual, camera=camera)
 
     def _ema_pipeline(self) -> MobileI2VPipeline:
         return MobileI2VPipeline(self.ema_copy(), self.pipe.vae, self.pipe.scheduler, self.pipe.light_decoder,
