@@ -211,3 +211,56 @@ def test_a_distilled_models_sigma_list_is_saved_and_sampled_by_default(tiny_pipe
     assert tiny_pipeline.sampling_schedule() == (30, None)  # an undistilled model: the teacher's 30 steps
     with pytest.raises(ValueError, match="strictly decreasing"):
         MobileI2VPipeline(**tiny_pipeline.components, default_sigmas=[0.5, 1.0])
+
+
+@pytest.fixture(scope="module")
+def camera_pipeline():
+    torch.manual_seed(0)
+    pipe = MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny", light_decoder="tiny",
+                                      denoiser_options={"camera_condition": True}, default_height=64, default_width=96)
+    torch.nn.init.normal_(pipe.denoiser.camera_modulation.proj.weight, std=0.1)  # as after training
+    return pipe
+
+
+def test_a_camera_model_moves_as_asked_and_says_which_move(camera_pipeline, photo):
+    def run(**kwargs):
+        return camera_pipeline(photo, num_frames=9, num_inference_steps=2, progress=False, output_type="latent",
+                               generator=torch.Generator().manual_seed(0), **kwargs)
+
+    left, right = run(camera="pan-left"), run(camera="pan-right")
+    assert left.cameras == ["pan-left"] and right.cameras == ["pan-right"]
+    assert not torch.allclose(left.frames, right.frames)
+    numbers = run(camera=[2.0, 0.0, 0.0, 0.0])  # only the direction counts
+    assert numbers.cameras == ["2,0,0,0"]
+    torch.testing.assert_close(numbers.frames, left.frames)
+    anything = run(camera="any")
+    assert not torch.allclose(anything.frames, left.frames)
+
+
+def test_a_random_move_comes_from_the_seed_without_changing_the_noise(camera_pipeline, photo):
+    chosen = {}
+    for seed in range(12):
+        out = camera_pipeline(photo, num_frames=9, num_inference_steps=1, progress=False, output_type="latent",
+                              generator=torch.Generator().manual_seed(seed))
+        again = camera_pipeline(photo, num_frames=9, num_inference_steps=1, progress=False, output_type="latent",
+                                generator=torch.Generator().manual_seed(seed), camera=out.cameras[0])
+        torch.testing.assert_close(out.frames, again.frames)  # the same noise as with that move named
+        chosen[seed] = out.cameras[0]
+    assert len(set(chosen.values())) >= 3 and set(chosen.values()) <= {
+        "pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out"}
+
+
+@pytest.mark.parametrize("camera, message", [
+    ("sideways", "unknown camera move 'sideways'"),
+    ([1.0, 0.0, float("nan"), 0.0], "4 finite numbers"),
+    ([1.0, 0.0], "one camera move, or one per image"),
+])
+def test_bad_camera_moves_are_refused(camera_pipeline, photo, camera, message):
+    with pytest.raises(ValueError, match=message):
+        camera_pipeline(photo, num_frames=9, num_inference_steps=1, progress=False, camera=camera)
+
+
+def test_a_model_without_a_camera_condition_refuses_a_camera_move(tiny_pipeline, photo):
+    with pytest.raises(ValueError, match="no camera condition"):
+        tiny_pipeline(photo, num_frames=9, num_inference_steps=1, progress=False, camera="pan-left")
+    assert tiny_pipeline(photo, num_frames=9, num_inference_steps=1, progress=False).cameras is None

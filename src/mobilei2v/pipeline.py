@@ -22,6 +22,7 @@ from .compilation import compile_module
 from .diffusion.sampler import DEFAULT_SHIFT, DEFAULT_STEPS, check_sigmas, make_scheduler, sample_latents
 from .io.images import ImageInput, image_to_tensor, load_image
 from .io.model_folder import check_model_folder
+from .measures.motion import CAMERA_AXES, CAMERA_MOVES
 from .models.denoiser import MobileI2VDenoiser
 from .models.geometry import LatentGeometry
 from .models.light_decoder import LightDecoder
@@ -41,6 +42,7 @@ class MobileI2VPipelineOutput(BaseOutput):
 
     frames: np.ndarray | torch.Tensor
     timings: dict[str, float] = field(default_factory=dict)
+    cameras: list[str] | None = None  # each video's camera move, for a model with a camera condition
 
 
 class MobileI2VPipeline(DiffusionPipeline):
@@ -152,12 +154,13 @@ class MobileI2VPipeline(DiffusionPipeline):
 
     @classmethod
     def assemble(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,
-                 shift: float = DEFAULT_SHIFT, **config) -> MobileI2VPipeline:
+                 shift: float = DEFAULT_SHIFT, denoiser_options: dict | None = None, **config) -> MobileI2VPipeline:
         """A pipeline from parts, each a preset name (randomly initialised) or a saved model folder: the
         start of a training run, a model assembled from separately trained parts, or (all presets) a
-        model to try the machinery with (its videos are noise)."""
+        model to try the machinery with (its videos are noise). `denoiser_options` override the denoiser's
+        constructor arguments (`models.registry.build`)."""
         return cls(
-            denoiser=build("denoiser", denoiser),
+            denoiser=build("denoiser", denoiser, **(denoiser_options or {})),
             vae=build("vae", vae),
             scheduler=make_scheduler(shift),
             light_decoder=build("light_decoder", light_decoder) if light_decoder else None,
@@ -199,6 +202,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         self,
         image: ImageInput | Sequence[ImageInput],
         motion_score: float | Sequence[float] = 2.0,
+        camera: CameraMove | Sequence[CameraMove] | None = None,
         num_frames: int = 17,
         height: int | None = None,
         width: int | None = None,
@@ -213,6 +217,10 @@ class MobileI2VPipeline(DiffusionPipeline):
         """Animate `image` (a path, a PIL image, or a (B, 3, H, W) tensor in [−1, 1]).
 
         motion_score: requested optical-flow magnitude (typical 1–10; higher moves more).
+        camera: for a model with a camera condition, the direction of the move: a name of
+        `CAMERA_MOVES` ("pan-left", "zoom-in", ..., "any" to let the model choose), 4 numbers (pan x, pan y,
+        zoom, roll as `camera_motion` measures them; only their direction counts), or one of those per
+        image. None or "random": a pan or zoom drawn for each video from its generator's seed.
         height, width: output size, multiples of 8 (default: the model's training size); the image is
         resized to cover it and centre-cropped. num_frames: k·t+1, t the VAE's temporal compression (8k+1 for LTX-Video's; `geometry`). sigmas: explicit σ per step for a
         distilled model (overrides num_inference_steps). Neither given: the model's own σ list if it has one,
@@ -237,6 +245,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         if len(motion) not in (1, batch):
             raise ValueError(f"give one motion score, or one per image ({batch}), not {len(motion)}")
         motion = motion.expand(batch).clone()
+        cameras, camera_names = self._cameras(camera, batch, generator)
 
         timings = {}
         start = time.perf_counter()
@@ -249,12 +258,13 @@ class MobileI2VPipeline(DiffusionPipeline):
         latents = sample_latents(self.denoiser, self.scheduler, reference_latent, motion.to(self.device),
                                  latent_frames, num_inference_steps, sigmas, generator, progress=progress,
                                  callback_on_step_end=step_callback,
-                                 residual=self.denoiser.config.reference_residual)
+                                 residual=self.denoiser.config.reference_residual,
+                                 camera=None if cameras is None else cameras.to(self.device))
         _check_finite(latents)
         timings["denoise"] = time.perf_counter() - start
         timings["denoise_per_step"] = timings["denoise"] / num_inference_steps
         if output_type == "latent":
-            return MobileI2VPipelineOutput(frames=latents, timings=timings)
+            return MobileI2VPipelineOutput(frames=latents, timings=timings, cameras=camera_names)
 
         start = time.perf_counter()
         video = decode_latents(chosen_decoder, latents, height, width, self.vae.config.scaling_factor)
@@ -264,7 +274,23 @@ class MobileI2VPipeline(DiffusionPipeline):
         frames = (video.permute(0, 2, 1, 3, 4) + 1) / 2  # (B, T, 3, H, W) in [0, 1]
         if output_type == "np":
             frames = (frames * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
-        return MobileI2VPipelineOutput(frames=frames, timings=timings)
+        return MobileI2VPipelineOutput(frames=frames, timings=timings, cameras=camera_names)
+
+    def _cameras(self, camera, batch: int, generator) -> tuple[torch.Tensor | None, list[str] | None]:
+        """(B, 4) camera moves and their names for `__call__`'s `camera`, or (None, None) for a model
+        without a camera condition (which refuses any camera but None)."""
+        if not self.denoiser.config.camera_condition:
+            if camera is not None:
+                raise ValueError("this model has no camera condition: it takes no camera move (give camera=None)")
+            return None, None
+        if camera is None or isinstance(camera, str) or (
+                len(camera) == len(CAMERA_AXES) and all(isinstance(v, (int, float, np.number)) for v in camera)):
+            camera = [camera] * batch
+        if len(camera) != batch:
+            raise ValueError(f"give one camera move, or one per image ({batch}), not {len(camera)}")
+        generators = generator if isinstance(generator, (list, tuple)) else [generator] * batch
+        moves = [camera_move(c, g) for c, g in zip(camera, generators)]
+        return torch.tensor([m for m, _ in moves], dtype=torch.float32), [name for _, name in moves]
 
     @staticmethod
     def _images_to_tensor(image, height: int, width: int) -> torch.Tensor:
@@ -285,6 +311,29 @@ class MobileI2VPipeline(DiffusionPipeline):
         if not images:
             raise ValueError("give at least one image")
         return torch.cat([image_to_tensor(load_image(img), height, width) for img in images])
+
+
+CameraMove = str | Sequence[float]
+RANDOM_MOVES = ("pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out")  # what "random" draws from
+
+
+def camera_move(camera: CameraMove | None, generator: torch.Generator | None = None) -> tuple[tuple[float, ...], str]:
+    """One video's camera move as (pan x, pan y, zoom, roll) and its name: a name of `CAMERA_MOVES`, four
+    finite numbers, or None / "random" for one of `RANDOM_MOVES` drawn from the generator's seed (without
+    drawing from the generator itself, so the video's noise stays what the seed gives); ValueError else."""
+    if camera is None or camera == "random":
+        seed = generator.initial_seed() if generator is not None else int(torch.randint(2**31, ()))
+        camera = RANDOM_MOVES[int(torch.randint(len(RANDOM_MOVES), (), generator=torch.Generator().manual_seed(seed)))]
+    if isinstance(camera, str):
+        if camera not in CAMERA_MOVES:
+            raise ValueError(f"unknown camera move {camera!r}: choose from {', '.join(CAMERA_MOVES)}, random, "
+                             "or give 4 numbers (pan x, pan y, zoom, roll)")
+        return CAMERA_MOVES[camera], camera
+    values = list(camera)
+    if len(values) != len(CAMERA_AXES) or not all(
+            isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise ValueError(f"a camera move is a name or 4 finite numbers ({', '.join(CAMERA_AXES)}), got {camera!r}")
+    return tuple(float(v) for v in values), ",".join(f"{v:g}" for v in values)
 
 
 def check_motion_scores(motion_score: float | Sequence[float]) -> list[float]:

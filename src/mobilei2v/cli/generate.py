@@ -12,6 +12,7 @@ from ..io.files import check_output
 from ..io.images import load_image
 from ..io.video import VIDEO_SUFFIXES, check_fps, write_video
 from ..models.geometry import LatentGeometry
+from ..measures.motion import CAMERA_MOVES
 from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_fits_in_memory, check_motion_scores
 from .arguments import add_dtype, seed
 
@@ -30,6 +31,10 @@ def add_parser(commands) -> None:
                    help="a MobileI2VPipeline folder (default: the small model shipped with the package)")
     p.add_argument("--motion", type=float, default=2.0,
                    help="motion score: the optical-flow magnitude to aim for (typical 1-10; higher moves more)")
+    p.add_argument("--camera", type=camera_argument, default=None, metavar="MOVE",
+                   help="for a model with a camera condition (the shipped one has one), the direction of the move: "
+                        f"{', '.join(CAMERA_MOVES)}; or 4 numbers PAN_X,PAN_Y,ZOOM,ROLL (only their direction "
+                        "counts); any lets the model choose (default: a pan or zoom picked by --seed)")
     p.add_argument("--steps", type=int, default=None,
                    help="Euler steps of the scheduler's shifted schedule (default: the model's own sigma list when "
                         "it was distilled, else 30)")
@@ -94,12 +99,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"resizing and centre-cropping the {image.width}x{image.height} image to {width}x{height}")
 
     steps = pipe.sampling_schedule(args.steps, args.sigmas)[0]
-    out = pipe(image, motion_score=args.motion, num_frames=args.frames, height=height, width=width,
-               num_inference_steps=args.steps, sigmas=args.sigmas,
+    out = pipe(image, motion_score=args.motion, camera=args.camera, num_frames=args.frames, height=height,
+               width=width, num_inference_steps=args.steps, sigmas=args.sigmas,
                generator=torch.Generator().manual_seed(args.seed), decoder=args.decoder)
     write_video(args.output, out.frames[0], args.fps or pipe.config.frame_rate, overwrite=args.overwrite)
     t = out.timings
-    print(f"wrote {args.output} ({args.frames} frames, {width}x{height})")
+    camera = f", camera {out.cameras[0]}" if out.cameras else ""
+    print(f"wrote {args.output} ({args.frames} frames, {width}x{height}{camera})")
     print_timings(t, steps)
     return 0
 
@@ -114,12 +120,23 @@ def run_onnx(args: argparse.Namespace, image) -> int:
         if value is not None and value != exported:
             raise ValueError(f"the export in {args.export_dir} makes {exported} {option}, not {value}: "
                              f"export again with --{option} {value}")
-    frames, t = generator(image, args.motion, args.steps, args.sigmas, torch.Generator().manual_seed(args.seed))
+    frames, t = generator(image, args.motion, args.steps, args.sigmas, torch.Generator().manual_seed(args.seed),
+                          camera=args.camera)
     write_video(args.output, frames, args.fps or m["frame_rate"], overwrite=args.overwrite)
     steps = len(args.sigmas) if args.sigmas else args.steps or m["num_inference_steps"]
     print(f"wrote {args.output} ({m['num_frames']} frames, {m['width']}x{m['height']}, onnxruntime)")
     print_timings(t, steps)
     return 0
+
+
+def camera_argument(text: str) -> str | tuple[float, ...]:
+    """--camera: a move's name (checked by the pipeline, which knows the model) or 4 comma-separated numbers."""
+    if "," not in text:
+        return text
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a move's name or 4 numbers PAN_X,PAN_Y,ZOOM,ROLL, got {text!r}") from None
 
 
 def print_timings(t: dict[str, float], steps: int) -> None:

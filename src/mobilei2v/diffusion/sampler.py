@@ -78,6 +78,7 @@ def sample_latents(
     progress: bool = True,
     residual: bool = False,
     callback_on_step_end: Callable[[int, torch.Tensor, dict], dict] | None = None,
+    camera: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Integrate the flow from noise (σ = 1) to data (σ = 0); returns (B, C, T, H, W) latents.
 
@@ -88,8 +89,10 @@ def sample_latents(
     `reference_residual`) integrates each frame's difference from the reference, added back at the end.
     `callback_on_step_end(step_index, timestep, {"latents": latents})` runs after each step (progress
     reports, inspection); a "latents" entry in the dict it returns replaces the latents.
+    camera: (B, 4) camera moves, for a denoiser with `camera_condition`.
     """
     B, C, _, H, W = reference_latent.shape
+    conditions = {} if camera is None else {"camera": camera}
     scheduler = step_schedule(scheduler, num_inference_steps, sigmas, reference_latent.device)
     shape = (B, C, num_latent_frames, H, W)
     if noise is None:
@@ -101,7 +104,7 @@ def sample_latents(
     rope = denoiser.rope_tables((num_latent_frames, H, W))
     for i, t in enumerate(tqdm(scheduler.timesteps, desc="denoising", disable=not progress, leave=False)):
         timestep = frame_timesteps(scheduler.sigmas[i].expand(B), num_latent_frames)
-        velocity = denoiser(latents.to(denoiser.dtype), timestep, motion_score, rope)
+        velocity = denoiser(latents.to(denoiser.dtype), timestep, motion_score, rope, **conditions)
         latents = scheduler.step(velocity.float(), t, latents).prev_sample  # x + (σ_next − σ)·v
         latents[:, :, :1] = reference_latent
         if callback_on_step_end is not None:

@@ -4,8 +4,9 @@ Each held-out photo (`data.holdout`: real photos shipped inside PyPI packages, r
 filmed by a virtual camera panning at each requested motion score, in a direction drawn per photo: the
 ground-truth clips. The first frame of each clip is the model's input, with the clip's score as the
 requested motion. All videos of one photo start from the same noise, so that along the sweep only the
-requested score changes (as a user sweeping `--motion` with a fixed `--seed`). Four sets of videos are
-then measured the same way:
+requested score changes (as a user sweeping `--motion` with a fixed `--seed`). A model with a camera
+condition is also given the ground truth's camera move, as measured on the clip (`camera_motion`): the
+direction a user would ask for. Four sets of videos are then measured the same way:
 
 - generated: the model's videos;
 - input repeated: the input frame held still (a model that does not move at all);
@@ -36,7 +37,7 @@ from tqdm import tqdm
 
 from ..data.camera import pan_clip
 from ..io.images import load_image
-from ..measures.motion import motion_score
+from ..measures.motion import camera_motion, motion_score
 from ..measures.reconstruction import reconstruction_psnr, round_trip
 from ..measures.video import blockiness, motion_evenness, psnr, sharpness, temporal_quality, warp_fidelity
 from ..pipeline import MobileI2VPipeline
@@ -168,8 +169,9 @@ def evaluate(pipe: MobileI2VPipeline, photos: list[Path], scores=DEFAULT_SCORES,
         angle = np.random.default_rng(seed + i).uniform(0, 2 * math.pi)
         clips = [pan_clip(photo, s, angle, num_frames, height, width) for s in scores]
         inputs = [clip[0] for clip in clips]
-        out = pipe([Image.fromarray(x) for x in inputs], motion_score=list(scores), num_frames=num_frames,
-                   height=height, width=width, num_inference_steps=steps, sigmas=sigmas,
+        cameras = [camera_motion(clip).tolist() for clip in clips] if pipe.denoiser.config.camera_condition else None
+        out = pipe([Image.fromarray(x) for x in inputs], motion_score=list(scores), camera=cameras,
+                   num_frames=num_frames, height=height, width=width, num_inference_steps=steps, sigmas=sigmas,
                    generator=[torch.Generator().manual_seed(seed + i) for _ in scores], progress=False)
         for score, generated, clip, reference in zip(scores, out.frames, clips, inputs):
             sets["generated"].add(generated, reference, pipe)
