@@ -48,3 +48,28 @@ def test_generate_runtime_onnx_writes_the_video(onnx_export, photo, tmp_path, cl
     code, _, err = cli("generate", photo, "-o", tmp_path / "b.mp4", "--runtime", "onnx", "--export-dir", onnx_export,
                        "--frames", "9")
     assert code == 2 and "makes 17 frames, not 9" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_residual_camera_models_onnx_video_matches_the_pytorch_pipeline(tmp_path, photo):
+    """The shipped model's switches: the flow on differences from the reference (added back after the last
+    step) and the camera move as a fourth input of the denoiser."""
+    torch.manual_seed(0)
+    pipe = MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny", light_decoder="tiny", default_height=64,
+                                      default_width=96, denoiser_options={"camera_condition": True,
+                                                                          "reference_residual": True})
+    torch.nn.init.normal_(pipe.denoiser.camera_modulation.proj.weight, std=0.1)  # as after training
+    pipe.save_pretrained(tmp_path / "model")
+    export_model(tmp_path / "model", tmp_path / "export", "onnx", height=64, width=96, num_frames=9,
+                 num_inference_steps=3)
+    manifest = json.loads((tmp_path / "export" / "export.json").read_text())
+    assert manifest["reference_residual"] and manifest["stages"]["denoiser"]["inputs"]["camera"] == [1, 4]
+    assert manifest["camera_moves"]["zoom-in"] == [0, 0, 1, 0]
+    videos = {}
+    for camera in ("pan-left", "zoom-in"):
+        frames, _ = OnnxVideoGenerator(tmp_path / "export")(photo, motion_score=3.0, camera=camera,
+                                                            generator=torch.Generator().manual_seed(5))
+        expected = pipe(photo, motion_score=3.0, camera=camera, num_frames=9, num_inference_steps=3,
+                        generator=torch.Generator().manual_seed(5), progress=False).frames[0]
+        assert psnr(expected, frames) >= 60
+        videos[camera] = frames
+    assert psnr(videos["pan-left"], videos["zoom-in"]) < 50  # the move reached the program

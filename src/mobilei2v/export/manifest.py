@@ -8,14 +8,17 @@ from pathlib import Path
 from ..diffusion.flow import NUM_TRAIN_TIMESTEPS
 from ..diffusion.sampler import step_schedule
 from ..io.files import read_json_object
+from ..measures.motion import CAMERA_MOVES
 from ..pipeline import MobileI2VPipeline
 from .stages import Stage
 
 MANIFEST = "export.json"
 SAMPLING = ("x = noise (1, C, T', H', W'); x[:, :, 0] = reference_latent; for each step i: timestep = "
             "timestep_scale·sigmas[i] on every latent frame but frame 0 (0 there), v = denoiser(x, timestep, "
-            "motion_score), x += (sigmas[i+1] − sigmas[i])·v, x[:, :, 0] = reference_latent; then video = "
-            "decoder(x); pixels = (video + 1) / 2")
+            "motion_score[, camera]), x += (sigmas[i+1] − sigmas[i])·v, x[:, :, 0] = reference_latent; then, if "
+            "reference_residual, x[:, :, 1:] += reference_latent (the flow ran on differences from it); then "
+            "video = decoder(x); pixels = (video + 1) / 2. camera (with camera_condition): 4 numbers whose "
+            "direction is the move, camera_moves[name] for a named one, zeros for any")
 
 
 def make_manifest(pipe: MobileI2VPipeline, stages: dict[str, Stage], files: dict[str, str], *, runtime: str,
@@ -36,6 +39,10 @@ def make_manifest(pipe: MobileI2VPipeline, stages: dict[str, Stage], files: dict
         "sigmas": [float(s) for s in scheduler.sigmas],
         "timestep_scale": NUM_TRAIN_TIMESTEPS,
         "reference_frames": 1,
+        "reference_residual": pipe.denoiser.config.reference_residual,
+        "camera_condition": pipe.denoiser.config.camera_condition,
+        **({"camera_moves": {name: list(move) for name, move in CAMERA_MOVES.items()}}
+           if pipe.denoiser.config.camera_condition else {}),
         "scheduler_config": {k: v for k, v in pipe.scheduler.config.items() if not k.startswith("_")},
         "attention": attention,
         "sampling": SAMPLING,

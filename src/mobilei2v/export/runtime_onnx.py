@@ -14,6 +14,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 from ..diffusion.flow import frame_timesteps
 from ..diffusion.sampler import initial_noise, step_schedule
 from ..io.images import ImageInput, image_to_tensor, load_image
+from ..pipeline import CameraMove, camera_move
 from .manifest import read_manifest
 
 
@@ -44,10 +45,17 @@ class OnnxVideoGenerator:
         return self.sessions[stage].run(None, feeds)[0].astype(np.float32)
 
     def __call__(self, image: ImageInput, motion_score: float = 2.0, num_inference_steps: int | None = None,
-                 sigmas: Sequence[float] | None = None, generator: torch.Generator | None = None) -> tuple[np.ndarray, dict]:
+                 sigmas: Sequence[float] | None = None, generator: torch.Generator | None = None,
+                 camera: CameraMove | None = None) -> tuple[np.ndarray, dict]:
         """uint8 frames (T, H, W, 3) and seconds per stage. The σ list is the export's, unless
-        `num_inference_steps` or `sigmas` ask for another (the same rules as the PyTorch pipeline's)."""
+        `num_inference_steps` or `sigmas` ask for another, and `camera` is chosen as the PyTorch pipeline
+        chooses it (`camera_move`)."""
         m = self.manifest
+        conditions = {"motion_score": np.array([motion_score])}
+        if m.get("camera_condition"):
+            conditions["camera"] = np.array([camera_move(camera, generator)[0]])
+        elif camera is not None:
+            raise ValueError("this export has no camera condition: it takes no camera move")
         scheduler = FlowMatchEulerDiscreteScheduler.from_config(m["scheduler_config"])
         if sigmas is None and num_inference_steps in (None, m["num_inference_steps"]):
             scheduler = step_schedule(scheduler, sigmas=m["sigmas"][:-1])  # the export's list, already shifted
@@ -66,10 +74,11 @@ class OnnxVideoGenerator:
         num_latent_frames = m["latent_shape"][2]
         for i, t in enumerate(scheduler.timesteps):
             timestep = frame_timesteps(scheduler.sigmas[i].reshape(1), num_latent_frames)
-            velocity = self.run("denoiser", latents=latents.numpy(), timestep=timestep.numpy(),
-                                motion_score=np.array([motion_score]))
+            velocity = self.run("denoiser", latents=latents.numpy(), timestep=timestep.numpy(), **conditions)
             latents = scheduler.step(torch.from_numpy(velocity), t, latents).prev_sample
             latents[:, :, :1] = torch.from_numpy(reference)
+        if m.get("reference_residual"):
+            latents[:, :, 1:] += torch.from_numpy(reference)
         timings["denoise"] = time.perf_counter() - start
         timings["denoise_per_step"] = timings["denoise"] / len(scheduler.timesteps)
 

@@ -3,7 +3,8 @@
 encoder: image (1, 3, H, W) in [−1, 1] → reference_latent (1, C, 1, H', W'), padded to the latent grid
          inside, scaled by the VAE's scaling factor.
 denoiser: latents (1, C, T', H', W'), timestep (1, T') = 1000·σ per latent frame (0 on the reference
-         frame), motion_score (1,) → velocity (1, C, T', H', W'); the grid's RoPE tables are constants.
+         frame), motion_score (1,) [, camera (1, 4) for a denoiser with `camera_condition`] → velocity
+         (1, C, T', H', W'); the grid's RoPE tables are constants.
 decoder: latents (1, C, T', H', W') → video (1, 3, T, H, W) in [−1, 1], cropped to H × W.
 The Euler update and the reference-frame reset between steps are the caller's (export.json says how).
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..models.denoiser import MobileI2VDenoiser
+from ..models.denoiser import CAMERA_DIM, MobileI2VDenoiser
 from ..models.vae import decode_latents, encode_video
 from ..pipeline import MobileI2VPipeline
 from .ane_attention import rewrite_attention
@@ -42,8 +43,10 @@ class DenoiserStage(nn.Module):
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
 
-    def forward(self, latents: torch.Tensor, timestep: torch.Tensor, motion_score: torch.Tensor) -> torch.Tensor:
-        return self.denoiser(latents, timestep, motion_score, (self.cos, self.sin))
+    def forward(self, latents: torch.Tensor, timestep: torch.Tensor, motion_score: torch.Tensor,
+                camera: torch.Tensor | None = None) -> torch.Tensor:
+        conditions = {} if camera is None else {"camera": camera}
+        return self.denoiser(latents, timestep, motion_score, (self.cos, self.sin), **conditions)
 
 
 class DecoderStage(nn.Module):
@@ -73,12 +76,15 @@ def build_stages(pipe: MobileI2VPipeline, height: int, width: int, num_frames: i
     grid = geometry.latent_grid(num_frames, height, width)
     latent = torch.zeros(1, geometry.channels, *grid, dtype=dtype)
     decoder = pipe.decoder_for(None)
+    conditions = {"motion_score": torch.zeros(1, dtype=dtype)}
+    if pipe.denoiser.config.camera_condition:
+        conditions["camera"] = torch.zeros(1, CAMERA_DIM, dtype=dtype)
     stages = {
         "encoder": Stage(EncoderStage(pipe.vae), {"image": torch.zeros(1, 3, height, width, dtype=dtype)},
                          "reference_latent"),
         "denoiser": Stage(DenoiserStage(pipe.denoiser, grid, attention, fp32_norms),
-                          {"latents": latent, "timestep": torch.zeros(1, grid[0], dtype=dtype),
-                           "motion_score": torch.zeros(1, dtype=dtype)}, "velocity"),
+                          {"latents": latent, "timestep": torch.zeros(1, grid[0], dtype=dtype), **conditions},
+                          "velocity"),
         "decoder": Stage(DecoderStage(decoder, height, width, pipe.vae.config.scaling_factor),
                          {"latents": latent}, "video"),
     }
