@@ -6,17 +6,24 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
 
-from mobilei2v import MobileI2VPipeline
+from mobilei2v import MobileI2VDenoiser, MobileI2VPipeline
+from mobilei2v.data.latent_cache import LatentCache
 from mobilei2v.diffusion.sampler import sample_latents
 from mobilei2v.distill.pairs import TeacherPairs
 from mobilei2v.training.checkpoints import latest_checkpoint
-from mobilei2v.training.config import ConfigError, DistillConfig, config_from_dict, load_config
+from mobilei2v.training.config import (
+    ConfigError,
+    DistillConfig,
+    config_from_dict,
+    load_config,
+)
 from mobilei2v.training.distill import DistillTrainer, prepare
 
 CONFIGS = Path(__file__).parents[2] / "configs" / "distill"
@@ -154,3 +161,31 @@ def test_the_270m_configuration_runs_a_step_with_the_tiny_model_through_the_cli(
     assert all(f"{loss}=" in result.stderr for loss in ("regression", "adversarial", "distribution_matching",
                                                         "fake_score", "discriminator"))  # every loss in the progress bar
     assert MobileI2VPipeline.from_pretrained(tmp_path / "run" / "final").config.default_sigmas == [1.0, 0.5]
+
+
+def test_a_camera_teacher_is_distilled_with_each_clips_camera_move(model_dir, latent_cache, tmp_path):
+    """The pairs keep each clip's move; the student, like the teacher, sees it in every loss."""
+    teacher = tmp_path / "camera-teacher"
+    pipe = MobileI2VPipeline.assemble(str(model_dir), str(model_dir), denoiser_options={"camera_condition": True},
+                                      default_height=64, default_width=64)
+    torch.nn.init.normal_(pipe.denoiser.camera_modulation.proj.weight, std=0.1)  # as after training
+    pipe.save_pretrained(teacher)
+    config = make_config(teacher, latent_cache, tmp_path / "pairs", tmp_path / "run", **ALL_LOSSES)
+    prepare(config_from_dict(config, DistillConfig), log=lambda m: None, progress=False)
+    pairs = TeacherPairs(tmp_path / "pairs")
+    cache = LatentCache(latent_cache)
+    torch.testing.assert_close(pairs[3]["camera"], cache[3]["camera"])
+    expected = sample_latents(pipe.denoiser, pipe.scheduler, pairs[3]["reference_latent"][None],
+                              pairs[3]["motion_score"][None], 2, 4, noise=pairs[3]["noise"][None], progress=False,
+                              camera=pairs[3]["camera"][None])
+    torch.testing.assert_close(pairs[3]["teacher_latents"][None], expected)
+
+    seen = []
+    original = MobileI2VDenoiser.forward_with_features
+    def recording(self, *args, camera=None, **kwargs):
+        seen.append(camera is not None)
+        return original(self, *args, camera=camera, **kwargs)
+    with patch.object(MobileI2VDenoiser, "forward_with_features", recording):
+        final = train({**config, "stages": [{**config["stages"][0], "steps": 2}]})
+    assert seen and all(seen)  # student, teacher and fake score: every call had the move
+    assert MobileI2VPipeline.from_pretrained(final).denoiser.config.camera_condition

@@ -33,12 +33,15 @@ def generated(latents: torch.Tensor) -> torch.Tensor:
 
 
 def denoise(denoiser: torch.nn.Module, noisy: torch.Tensor, sigma: torch.Tensor, reference_latent: torch.Tensor,
-            motion_score: torch.Tensor, feature_blocks: Sequence[int] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
+            motion_score: torch.Tensor, feature_blocks: Sequence[int] = (),
+            camera: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """x̂0 = x_σ − σ·v̂, the denoiser's clean estimate from x_σ (B, C, T, H, W) at σ (B,), with latent frame 0
-    the clean reference at timestep 0; and the (B, N, D) token features after each of `feature_blocks`."""
+    the clean reference at timestep 0; and the (B, N, D) token features after each of `feature_blocks`.
+    camera: (B, 4) camera moves, for a denoiser with `camera_condition`."""
     noisy = torch.cat([reference_latent.to(noisy.dtype), generated(noisy)], dim=2)
+    conditions = {} if camera is None else {"camera": camera}
     velocity, features = denoiser.forward_with_features(noisy, frame_timesteps(sigma, noisy.shape[2]), motion_score,
-                                                        feature_blocks=feature_blocks)
+                                                        feature_blocks=feature_blocks, **conditions)
     return noisy - sigma.reshape(-1, 1, 1, 1, 1) * velocity.float(), features
 
 
@@ -49,7 +52,7 @@ def regression_loss(x0: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def teacher_features(teacher: torch.nn.Module, x0: torch.Tensor, reference_latent: torch.Tensor,
                      motion_score: torch.Tensor, blocks: Sequence[int], sigma: torch.Tensor | None = None,
-                     noise: torch.Tensor | None = None) -> list[torch.Tensor]:
+                     noise: torch.Tensor | None = None, camera: torch.Tensor | None = None) -> list[torch.Tensor]:
     """The teacher's token features after each of `blocks` for x0 re-noised to σ (default: logit-normal, the
     teacher's training distribution), generated frames' tokens only: one (B, (T − 1)·H·W, D) per block.
     Gradients reach x0 through the teacher (whose weights are frozen by the caller)."""
@@ -58,7 +61,8 @@ def teacher_features(teacher: torch.nn.Module, x0: torch.Tensor, reference_laten
         sigma = logit_normal_sigmas(B, device=x0.device)
     if noise is None:
         noise = torch.randn_like(x0)
-    _, features = denoise(teacher, noise_latents(x0, noise, sigma), sigma, reference_latent, motion_score, blocks)
+    _, features = denoise(teacher, noise_latents(x0, noise, sigma), sigma, reference_latent, motion_score, blocks,
+                          camera)
     return [f[:, H * W:] for f in features]  # tokens are frame-major: frame 0's H·W come first
 
 
@@ -75,7 +79,8 @@ def generator_loss(fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
 
 def distribution_matching_loss(x0: torch.Tensor, teacher: torch.nn.Module, fake_score: torch.nn.Module,
                                reference_latent: torch.Tensor, motion_score: torch.Tensor,
-                               sigma: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+                               sigma: torch.Tensor | None = None, noise: torch.Tensor | None = None,
+                               camera: torch.Tensor | None = None) -> torch.Tensor:
     """DMD2's distribution matching for the student's samples x0 (B, C, T, H, W, flow space).
 
     x0 is re-noised to x_σ (σ uniform in DMD_SIGMA_RANGE by default); the teacher ("real" score) and the
@@ -93,8 +98,8 @@ def distribution_matching_loss(x0: torch.Tensor, teacher: torch.nn.Module, fake_
         noise = torch.randn_like(x0)
     with torch.no_grad():
         noisy = noise_latents(x0.detach(), noise, sigma)
-        real = generated(denoise(teacher, noisy, sigma, reference_latent, motion_score)[0])
-        fake = generated(denoise(fake_score, noisy, sigma, reference_latent, motion_score)[0])
+        real = generated(denoise(teacher, noisy, sigma, reference_latent, motion_score, camera=camera)[0])
+        fake = generated(denoise(fake_score, noisy, sigma, reference_latent, motion_score, camera=camera)[0])
         sample = generated(x0.detach()).float()
         # (a sample exactly at the teacher's estimate would divide by 0)
         scale = (sample - real).abs().mean(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1e-8)

@@ -7,8 +7,8 @@ Gaussian noise and the teacher's Euler ODE result from it, beside the clip's con
   before the first shard, so a re-run with other settings is refused rather than mixed in.
 - `shard-00000.safetensors`, ...: shard s holds pairs s·S to (s + 1)·S − 1 as tensors `K.noise` and
   `K.teacher` (C, T', H', W') (the teacher's result as the sampler returns it: latents a decoder takes),
-  `K.latents` (the real clip), `K.reference` (C, 1, H', W') and `K.motion_score` (0-d), K the pair's
-  number.
+  `K.latents` (the real clip), `K.reference` (C, 1, H', W') and `K.motion_score` (0-d), and for a teacher
+  with a camera condition `K.camera` (4,), the clip's camera move; K the pair's number.
 Pair k belongs to clip k // pairs_per_clip, and its noise comes from a generator seeded with seed + k: a
 shard's content does not depend on which shards exist already, so a re-run makes only the missing ones
 (each written atomically) and ends with exactly what an uninterrupted run would have written.
@@ -74,6 +74,10 @@ def prepare_pairs(teacher: MobileI2VDenoiser, scheduler: FlowMatchEulerDiscreteS
     if channels != teacher.config.in_channels:
         raise ValueError(f"{cache.dir} holds {channels}-channel latents; the teacher takes "
                          f"{teacher.config.in_channels}")
+    camera = teacher.config.camera_condition
+    if camera and not cache.has_camera:
+        raise ValueError(f"{cache.dir} lists clips without a camera move, which the teacher is conditioned on: "
+                         "run `mobilei2v data encode` again with the same CSV and folder to measure them")
     total = len(cache) * settings["pairs_per_clip"]
     if not total:
         raise ValueError(f"{cache.dir} holds no clips")
@@ -106,14 +110,16 @@ def prepare_pairs(teacher: MobileI2VDenoiser, scheduler: FlowMatchEulerDiscreteS
             reference = torch.stack([c["reference"] for c in clips])  # (B, C, 1, H', W')
             latents = torch.stack([c["video"] for c in clips])  # (B, C, T', H', W')
             motion = torch.stack([c["motion_score"] for c in clips])
+            conditions = {"camera": torch.stack([c["camera"] for c in clips])} if camera else {}
             noise = initial_noise(tuple(latents.shape), [torch.Generator().manual_seed(settings["seed"] + k)
                                                          for k in batch])
             with torch.no_grad():
                 result = sample_latents(teacher, scheduler, reference.to(device), motion.to(device),
                                         latents.shape[2], settings["teacher_steps"], noise=noise.to(device),
-                                        progress=False, residual=teacher.config.reference_residual).cpu()
+                                        progress=False, residual=teacher.config.reference_residual,
+                                        **{k: v.to(device) for k, v in conditions.items()}).cpu()
             values = {"noise": noise, "teacher": result, "latents": latents, "reference": reference,
-                      "motion_score": motion}
+                      "motion_score": motion, **conditions}
             for i, k in enumerate(batch):
                 tensors.update({f"{k}.{name}": value[i].float().contiguous() for name, value in values.items()})
             bar.update(len(batch))
@@ -140,7 +146,7 @@ def read_index(pairs_dir: str | Path) -> dict:
 
 class TeacherPairs(Dataset):
     """A finished pair folder; items {"noise", "teacher_latents", "latents", "reference_latent",
-    "motion_score"}."""
+    "motion_score"}, and "camera" for a teacher with a camera condition."""
 
     def __init__(self, pairs_dir: str | Path):
         self.dir = Path(pairs_dir)
@@ -161,4 +167,7 @@ class TeacherPairs(Dataset):
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         with safe_open(self.dir / shard_name(k // self.shard_size), framework="pt") as shard:
-            return {key: shard.get_tensor(f"{k}.{name}") for name, key in FIELDS.items()}
+            item = {key: shard.get_tensor(f"{k}.{name}") for name, key in FIELDS.items()}
+            if f"{k}.camera" in shard.keys():
+                item["camera"] = shard.get_tensor(f"{k}.camera")
+        return item

@@ -121,26 +121,27 @@ class DistillTrainer(TrainingLoop):
         target = flow_latents(batch["teacher_latents"], reference, self.residual)
         sigmas = torch.tensor(self.config.student_sigmas, device=target.device)
         sigma = sigmas[torch.randint(len(sigmas), (target.shape[0],), device=target.device)]
-        x0, _ = denoise(student, noise_latents(target, batch["noise"], sigma), sigma, reference, batch["motion_score"])
+        x0, _ = denoise(student, noise_latents(target, batch["noise"], sigma), sigma, reference, batch["motion_score"],
+                        camera=batch.get("camera"))
         return x0, target
 
     def update_critics(self, batch: dict) -> None:
         if not self.critics:
             return
         c = self.config
-        reference, motion = batch["reference_latent"], batch["motion_score"]
+        reference, motion, camera = batch["reference_latent"], batch["motion_score"], batch.get("camera")
         with torch.no_grad():
             x0 = self._student_sample(self.model, batch)[0]
         if c.distribution_matching is not None:
             for _ in range(c.distribution_matching.fake_updates):
                 # The ordinary flow loss on the student's samples: the fake score learns their distribution.
-                loss = flow_matching_loss(self.critics["fake_score"][0], x0, reference, motion)
+                loss = flow_matching_loss(self.critics["fake_score"][0], x0, reference, motion, camera=camera)
                 self.critic_step("fake_score", loss)
                 self.record("fake_score", loss)
         if c.adversarial is not None:
             clip = flow_latents(batch["latents"], reference, self.residual)  # real data
             with torch.no_grad():
-                real, fake = (teacher_features(self.teacher, x, reference, motion, self.feature_blocks)
+                real, fake = (teacher_features(self.teacher, x, reference, motion, self.feature_blocks, camera=camera)
                               for x in (clip, x0))
             # Real and generated in one pass of the heads: one forward per backward, as DDP expects.
             logits = self.critics["discriminator"][0]([torch.cat(both) for both in zip(real, fake)])
@@ -151,7 +152,7 @@ class DistillTrainer(TrainingLoop):
 
     def loss(self, student: nn.Module, batch: dict) -> torch.Tensor:
         c = self.config
-        reference, motion = batch["reference_latent"], batch["motion_score"]
+        reference, motion, camera = batch["reference_latent"], batch["motion_score"], batch.get("camera")
         x0, target = self._student_sample(student, batch)
         # Over-saturation, DMD's known failure, shows as the student's spread drifting above the teacher's.
         self.record("std_ratio", generated(x0).std() / generated(target).std())
@@ -162,11 +163,13 @@ class DistillTrainer(TrainingLoop):
             total = total + c.regression.weight * loss
         if c.adversarial is not None:
             with frozen(self._critic("discriminator")) as heads:
-                loss = generator_loss(heads(teacher_features(self.teacher, x0, reference, motion, self.feature_blocks)))
+                loss = generator_loss(heads(teacher_features(self.teacher, x0, reference, motion, self.feature_blocks,
+                                                             camera=camera)))
             self.record("adversarial", loss)
             total = total + c.adversarial.weight * loss
         if c.distribution_matching is not None:
-            loss = distribution_matching_loss(x0, self.teacher, self._critic("fake_score"), reference, motion)
+            loss = distribution_matching_loss(x0, self.teacher, self._critic("fake_score"), reference, motion,
+                                              camera=camera)
             self.record("distribution_matching", loss)
             total = total + c.distribution_matching.weight * loss
         return total
