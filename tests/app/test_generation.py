@@ -13,9 +13,10 @@ from mobilei2v.models.geometry import LatentGeometry
 
 
 def model_like(height: int, width: int, temporal: int) -> SimpleNamespace:
-    """What `Choices.for_pipeline` reads of a pipeline: its geometry and trained size."""
+    """What `Choices.for_pipeline` reads of a pipeline: its geometry, trained size and conditions."""
     return SimpleNamespace(geometry=LatentGeometry(temporal=temporal),
-                           config=SimpleNamespace(default_height=height, default_width=width))
+                           config=SimpleNamespace(default_height=height, default_width=width),
+                           denoiser=SimpleNamespace(config=SimpleNamespace(camera_condition=False)))
 
 
 def test_choices_start_with_the_trained_size_and_the_pipeline_defaults(tiny_pipeline):
@@ -111,3 +112,30 @@ def test_the_example_photos_are_small_readable_images():
     for path in examples:
         assert path.stat().st_size < 100_000
         assert np.asarray(read_photo(path)).std() > 20  # a picture, not a blank
+
+
+def test_a_camera_model_is_offered_its_moves_and_the_video_names_the_one_it_made(photo, tmp_path):
+    import torch
+
+    from mobilei2v import MobileI2VPipeline
+
+    torch.manual_seed(0)
+    pipe = MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny", light_decoder="tiny", default_height=64,
+                                      default_width=96, denoiser_options={"camera_condition": True})
+    choices = Choices.for_pipeline(pipe)
+    assert choices.cameras[:3] == ("random", "pan-left", "pan-right") and "any" in choices.cameras
+    settings = dict(motion=2.0, steps=1, seed=3, height=64, width=96, num_frames=9)
+    video = animate(pipe, choices, photo, tmp_path, camera="zoom-in", **settings)
+    assert video.camera == "zoom-in" and video.path.name == "photo-seed3-motion2-zoom-in.mp4"
+    chosen = animate(pipe, choices, photo, tmp_path, camera="random", **settings)
+    assert chosen.camera in choices.cameras and chosen.path.name.endswith(f"-{chosen.camera}.mp4")
+    with pytest.raises(ValueError, match="'sideways' is not offered; choose one of random, pan-left"):
+        animate(pipe, choices, photo, tmp_path, camera="sideways", **settings)
+
+
+def test_a_model_without_a_camera_condition_is_offered_no_move(tiny_pipeline, photo, tmp_path):
+    choices = Choices.for_pipeline(tiny_pipeline)
+    assert choices.cameras == ()
+    with pytest.raises(ValueError, match="this model has no camera condition"):
+        animate(tiny_pipeline, choices, photo, tmp_path, motion=2.0, steps=1, seed=0, height=64, width=96,
+                num_frames=9, camera="pan-left")

@@ -15,6 +15,7 @@ from PIL import Image
 from ..diffusion.sampler import DEFAULT_STEPS
 from ..io.images import load_image
 from ..io.video import write_video
+from ..measures.motion import CAMERA_MOVES
 from ..pipeline import MobileI2VPipeline
 
 # A phone's full-resolution photo is 12-50 MP; anything larger is refused before it is decoded (a 40 MP
@@ -37,7 +38,8 @@ _PIPELINE_DEFAULTS = {name: p.default for name, p in inspect.signature(MobileI2V
 @dataclass(frozen=True)
 class Choices:
     """What the page offers for one model: sizes as (height, width), the trained size first; frame counts
-    that the model's autoencoder accepts; the pipeline's default frames, steps and motion score."""
+    that the model's autoencoder accepts; the pipeline's default frames, steps and motion score; for a model
+    with a camera condition, its camera moves ("random" first: a pan or zoom drawn from the seed)."""
 
     sizes: tuple[tuple[int, int], ...]
     frame_counts: tuple[int, ...]
@@ -46,6 +48,7 @@ class Choices:
     default_motion: float
     max_steps: int
     max_motion: float = 10.0
+    cameras: tuple[str, ...] = ()
 
     @classmethod
     def for_pipeline(cls, pipe: MobileI2VPipeline) -> Choices:
@@ -65,11 +68,16 @@ class Choices:
         default_frames = geometry.usable_frames(_PIPELINE_DEFAULTS["num_frames"])
         lengths = {geometry.usable_frames(1 + round(m * (default_frames - 1))) for m in LENGTH_MULTIPLES}
         frame_counts = sorted(n for n in lengths if n > 1)  # usable_frames rounds down; 1 frame is a still
+        cameras = ("random", *CAMERA_MOVES) if pipe.denoiser.config.camera_condition else ()
         return cls(tuple(sizes), tuple(frame_counts), default_frames, DEFAULT_STEPS, _PIPELINE_DEFAULTS["motion_score"],
-                   max_steps=2 * DEFAULT_STEPS)
+                   max_steps=2 * DEFAULT_STEPS, cameras=cameras)
 
-    def check(self, height: int, width: int, num_frames: int, steps: int, motion: float, seed: int) -> None:
+    def check(self, height: int, width: int, num_frames: int, steps: int, motion: float, seed: int,
+              camera: str | None = None) -> None:
         """ValueError naming what to choose instead, for settings the page does not offer."""
+        if camera is not None and camera not in self.cameras:
+            raise ValueError(f"camera move {camera!r} is not offered" + (
+                f"; choose one of {', '.join(self.cameras)}" if self.cameras else ": this model has no camera condition"))
         if (height, width) not in self.sizes:
             offered = ", ".join(f"{w}×{h}" for h, w in self.sizes)
             raise ValueError(f"{width}×{height} is not a size this model is offered at; choose one of {offered}")
@@ -111,17 +119,19 @@ def read_photo(path: str | Path) -> Image.Image:
 class Video:
     path: Path
     timings: dict[str, float]  # seconds: encode, denoise, denoise_per_step, decode, total
+    camera: str | None = None  # the camera move, for a model with a camera condition
 
 
 def animate(pipe: MobileI2VPipeline, choices: Choices, photo: str | Path, out_dir: Path, *, motion: float,
-            steps: int, seed: int, height: int, width: int, num_frames: int,
+            steps: int, seed: int, height: int, width: int, num_frames: int, camera: str | None = None,
             report: Callable[[float, str], None] = lambda fraction, stage: None) -> Video:
-    """Check everything, then animate the photo and write `out_dir/<photo>-seed<seed>-motion<m>.mp4`.
+    """Check everything, then animate the photo and write `out_dir/<photo>-seed<seed>-motion<m>.mp4` (with
+    `-<camera move>` before the suffix for a model with a camera condition; camera None is "random").
 
     report(fraction done, stage) is called as encoding starts, after each denoising step and as decoding
     starts (after the last step); encode and decode count as one step each.
     """
-    choices.check(height, width, num_frames, steps, motion, seed)
+    choices.check(height, width, num_frames, steps, motion, seed, camera)
     image = read_photo(photo)
     total = steps + 2
 
@@ -131,9 +141,10 @@ def animate(pipe: MobileI2VPipeline, choices: Choices, photo: str | Path, out_di
         return {}
 
     report(0.0, "encoding the photo")
-    out = pipe(image, motion_score=motion, num_frames=num_frames, height=height, width=width,
+    out = pipe(image, motion_score=motion, camera=camera, num_frames=num_frames, height=height, width=width,
                num_inference_steps=steps, generator=torch.Generator().manual_seed(seed), progress=False,
                callback_on_step_end=step_done)
-    path = out_dir / f"{Path(photo).stem}-seed{seed}-motion{motion:g}.mp4"
+    move = out.cameras[0] if out.cameras else None
+    path = out_dir / f"{Path(photo).stem}-seed{seed}-motion{motion:g}{'-' + move if move else ''}.mp4"
     write_video(path, out.frames[0], pipe.config.frame_rate, overwrite=True)
-    return Video(path, out.timings)
+    return Video(path, out.timings, move)

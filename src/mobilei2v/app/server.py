@@ -24,8 +24,12 @@ def user_error(err: Exception) -> gr.Error:
     return gr.Error(html.escape(str(err)), print_exception=False)
 
 
-def format_timings(timings: dict[str, float], steps: int) -> str:
-    return (f"**Seconds:** encode {timings['encode']:.2f} · denoise {timings['denoise']:.2f} "
+CAMERA_HELP = ("Which way the camera moves: a pan (the picture slides the other way), a zoom or a roll. Random "
+               "picks a pan or zoom from the seed; any lets the model choose.")
+
+
+def format_timings(timings: dict[str, float], steps: int, camera: str | None = None) -> str:
+    return (f"{f'**Camera:** {camera} · ' if camera else ''}**Seconds:** encode {timings['encode']:.2f} · denoise {timings['denoise']:.2f} "
             f"({steps} steps, {timings['denoise_per_step']:.3f} each) · decode {timings['decode']:.2f} · "
             f"**total {timings['total']:.2f}**")
 
@@ -44,7 +48,7 @@ def build_app(pipe: MobileI2VPipeline, video_dir: Path, model_name: str) -> gr.B
                 raise user_error(err) from None
 
     def generate(photo: dict | None, motion: float, steps: float, seed: float | None, size: str, frames: int,
-                 progress=gr.Progress()) -> tuple[str, str]:
+                 camera: str | None, progress=gr.Progress()) -> tuple[str, str]:
         if photo is None:
             raise user_error(ValueError("drop a photo first (or pick one of the examples below it)"))
         try:
@@ -53,10 +57,11 @@ def build_app(pipe: MobileI2VPipeline, video_dir: Path, model_name: str) -> gr.B
             height, width = (int(n) for n in size.split("x"))
             video = animate(pipe, choices, photo["path"], video_dir, motion=float(motion), steps=int(steps),
                             seed=int(seed), height=height, width=width, num_frames=int(frames),
+                            camera=camera if choices.cameras else None,
                             report=lambda fraction, stage: progress(fraction, desc=stage))
         except ValueError as err:
             raise user_error(err) from None
-        return str(video.path), format_timings(video.timings, int(steps))
+        return str(video.path), format_timings(video.timings, int(steps), video.camera)
 
     with gr.Blocks(title="MobileI2V: photo to video", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(f"# MobileI2V: photo to video\nDrop a photo, choose how much it should move, press "
@@ -71,6 +76,10 @@ def build_app(pipe: MobileI2VPipeline, video_dir: Path, model_name: str) -> gr.B
                     gr.Examples([[str(path)] for path in examples], inputs=[photo], label="Example photos")
                 motion = gr.Slider(0, choices.max_motion, value=choices.default_motion, step=0.1,
                                    label="Motion score", info=MOTION_HELP, elem_id="motion")
+                # Only a model with a camera condition takes a move; for the others the box is hidden.
+                camera = gr.Dropdown(list(choices.cameras) or [None], value=(choices.cameras or [None])[0],
+                                     label="Camera move", info=CAMERA_HELP, visible=bool(choices.cameras),
+                                     elem_id="camera")
                 with gr.Row():
                     size = gr.Dropdown([(f"{w} × {h}" + (" (trained size)" if i == 0 else ""), f"{h}x{w}")
                                         for i, (h, w) in enumerate(choices.sizes)],
@@ -95,7 +104,7 @@ def build_app(pipe: MobileI2VPipeline, video_dir: Path, model_name: str) -> gr.B
         # Gradio's own preprocessing would open the upload with Pillow and fail with a bare "Error" on a
         # file that is not an image; these handlers take the raw upload and say what is wrong.
         photo.upload(check_upload, photo, None, preprocess=False, concurrency_limit=None, show_progress="hidden")
-        run.click(generate, [photo, motion, steps, seed, size, frames], [video, timings], preprocess=False)
+        run.click(generate, [photo, motion, steps, seed, size, frames, camera], [video, timings], preprocess=False)
     return demo
 
 
