@@ -60,6 +60,7 @@ class MobileI2VPipeline(DiffusionPipeline):
 
     COMPONENTS = ("denoiser", "vae", "scheduler", "light_decoder")
     COMPILE_STAGES = ("denoiser", "encoder", "decoder")  # what `compile` can compile
+    SETTINGS = ("default_height", "default_width", "frame_rate", "vae_decoder_trained", "default_sigmas")
     model_cpu_offload_seq = "vae->denoiser->light_decoder"
     _optional_components = ["light_decoder"]
 
@@ -151,6 +152,12 @@ class MobileI2VPipeline(DiffusionPipeline):
                     compile_module(module, name, backend, report)
                     compiled.append(name)
         return compiled
+
+    def with_denoiser(self, denoiser: MobileI2VDenoiser, **settings) -> MobileI2VPipeline:
+        """This pipeline's VAE, scheduler, light decoder and settings (`SETTINGS`) around another denoiser, such
+        as a trained copy; `settings` replace some of them."""
+        return type(self)(denoiser, self.vae, self.scheduler, self.light_decoder,
+                          **{**{k: self.config[k] for k in self.SETTINGS}, **settings})
 
     @classmethod
     def assemble(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,

@@ -242,3 +242,15 @@ def test_a_camera_model_refuses_a_cache_without_camera_moves(model_dir, clips_fi
     with pytest.raises(ValueError, match="without a camera move.*data encode"):
         DenoiserTrainer(config_from_dict(make_config(camera_model, clips_file, tmp_path / "run", stages=stages)),
                         log=lambda m: None).train()
+
+
+def test_the_trained_model_keeps_every_setting_of_the_model_it_started_from(tiny_model_dir, clips_file, tmp_path):
+    start = tmp_path / "start"
+    pipe = MobileI2VPipeline.from_pretrained(tiny_model_dir)  # with a light decoder: its VAE decoder may be untrained
+    pipe.register_to_config(vae_decoder_trained=False, frame_rate=12, default_sigmas=[1.0, 0.5])
+    pipe.save_pretrained(start)
+    stages = [{"steps": 1, "videos": str(clips_file), "height": 64, "width": 64, "num_frames": 9, "batch_size": 2}]
+    final = DenoiserTrainer(config_from_dict(make_config(start, clips_file, tmp_path / "run", stages=stages)),
+                            log=lambda m: None).train()
+    trained = MobileI2VPipeline.from_pretrained(final)
+    assert {k: trained.config[k] for k in MobileI2VPipeline.SETTINGS} == {k: pipe.config[k] for k in MobileI2VPipeline.SETTINGS}

@@ -176,10 +176,6 @@ class DistillTrainer(TrainingLoop):
 
     def export(self) -> None:
         """The EMA student in the teacher's pipeline, with its σ list as the model's default, to `final_dir`."""
-        teacher = self.pipe
-        settings = {k: teacher.config[k] for k in ("default_height", "default_width", "frame_rate",
-                                                   "vae_decoder_trained")}
-        student = MobileI2VPipeline(self.ema_copy(), teacher.vae, teacher.scheduler, teacher.light_decoder,
-                                    **settings, default_sigmas=self.config.student_sigmas)
+        student = self.pipe.with_denoiser(self.ema_copy(), default_sigmas=self.config.student_sigmas)
         with atomic_output(self.final_dir, overwrite=True, directory=True) as tmp:
             student.save_pretrained(tmp)

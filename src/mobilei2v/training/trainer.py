@@ -270,8 +270,7 @@ class DenoiserTrainer(TrainingLoop):
                                   residual=self.pipe.denoiser.config.reference_residual, camera=camera)
 
     def _ema_pipeline(self) -> MobileI2VPipeline:
-        return MobileI2VPipeline(self.ema_copy(), self.pipe.vae, self.pipe.scheduler, self.pipe.light_decoder,
-                                 **{k: self.pipe.config[k] for k in ("default_height", "default_width", "frame_rate")})
+        return self.pipe.with_denoiser(self.ema_copy())
 
     def validate(self, step: int) -> None:
         """Write one video per (image, motion score) with the EMA weights."""
