@@ -43,23 +43,35 @@ def median_seconds(call, repeats: int) -> float:
 
 
 def runners(stage: Stage, folder: Path, name: str) -> dict:
-    """runtime → (a call on the stage's inputs, program bytes or None)."""
+    """runtime → (a call on the stage's inputs, program bytes), or the reason it could not be exported."""
     import onnxruntime as ort
 
     inputs = list(stage.inputs.values())
-    onnx_path, pte_path = folder / f"{name}.onnx", folder / f"{name}.pte"
-    export_onnx(stage, onnx_path)
-    export_executorch(stage, pte_path)
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    feeds = {k: v.numpy() for k, v in stage.inputs.items()}
-    pte = ExecuTorchProgram(pte_path)
 
     def eager():
         with torch.inference_mode():
             stage.module(*inputs)
 
-    return {"pytorch": (eager, None), "onnxruntime": (lambda: session.run(None, feeds), onnx_path.stat().st_size),
-            "executorch": (lambda: pte(*inputs), pte_path.stat().st_size)}
+    def onnx():
+        path = folder / f"{name}.onnx"
+        export_onnx(stage, path)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feeds = {k: v.numpy() for k, v in stage.inputs.items()}
+        return (lambda: session.run(None, feeds)), path.stat().st_size
+
+    def executorch():
+        path = folder / f"{name}.pte"
+        export_executorch(stage, path)
+        pte = ExecuTorchProgram(path)
+        return (lambda: pte(*inputs)), path.stat().st_size
+
+    found = {"pytorch": (eager, None)}
+    for runtime, make in (("onnxruntime", onnx), ("executorch", executorch)):
+        try:
+            found[runtime] = make()
+        except Exception as err:  # noqa: BLE001 - any runtime's refusal is a row of the table, not the end of it
+            found[runtime] = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:100]}"
+    return found
 
 
 class TokenMajor(torch.nn.Module):
@@ -103,13 +115,21 @@ def stages(args) -> list[dict]:
         pipe = MobileI2VPipeline.from_pretrained(args.model, dtype="fp32")
     height, width = args.height or pipe.config.default_height, args.width or pipe.config.default_width
     rows = []
+    print(f"{width}x{height}x{args.frames}, fp32; ratio = eager PyTorch's time over the runtime's, same run")
     for name, stage in build_stages(pipe, height, width, args.frames).items():
         with tempfile.TemporaryDirectory() as folder:
-            for runtime, (call, size) in runners(stage, Path(folder), name).items():
+            eager_ms = None
+            for runtime, found in runners(stage, Path(folder), name).items():
+                if isinstance(found, str):
+                    rows.append({"stage": name, "runtime": runtime, "not_exported": found})
+                    print(f"{name:9s} {runtime:12s} not exported: {found}", flush=True)
+                    continue
+                call, size = found
                 ms = 1000 * median_seconds(call, args.repeats)
-                rows.append({"stage": name, "runtime": runtime, "ms": ms, "bytes": size})
+                eager_ms = eager_ms or ms  # pytorch comes first
+                rows.append({"stage": name, "runtime": runtime, "ms": ms, "bytes": size, "eager_ratio": eager_ms / ms})
                 mb = f"{size / 2**20:8.1f} MB" if size else " " * 11
-                print(f"{name:9s} {runtime:12s} {mb} {ms:10.1f} ms", flush=True)
+                print(f"{name:9s} {runtime:12s} {mb} {ms:10.1f} ms  {eager_ms / ms:5.2f}x", flush=True)
     return rows
 
 
