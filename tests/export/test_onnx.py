@@ -50,14 +50,17 @@ def test_generate_runtime_onnx_writes_the_video(onnx_export, photo, tmp_path, cl
     assert code == 2 and "makes 17 frames, not 9" in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_residual_camera_models_onnx_video_matches_the_pytorch_pipeline(tmp_path, photo):
-    """The shipped model's switches: the flow on differences from the reference (added back after the last
-    step) and the camera move as a fourth input of the denoiser."""
+def test_a_model_with_every_switch_makes_the_same_video_through_onnx(tmp_path, photo):
+    """The small models' switches: the flow on differences from the reference (added back after the last
+    step), the camera move as a fourth input of the denoiser, the reference's neighbourhood, each frame's
+    expected displacement."""
     torch.manual_seed(0)
+    switches = {"camera_condition": True, "reference_residual": True, "reference_concat": True,
+                "reference_neighbourhood": True, "frame_motion_condition": True}
     pipe = MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny", light_decoder="tiny", default_height=64,
-                                      default_width=96, denoiser_options={"camera_condition": True,
-                                                                          "reference_residual": True})
-    torch.nn.init.normal_(pipe.denoiser.camera_modulation.proj.weight, std=0.1)  # as after training
+                                      default_width=96, denoiser_options=switches)
+    for modulation in (pipe.denoiser.camera_modulation, pipe.denoiser.frame_motion_modulation):
+        torch.nn.init.normal_(modulation.proj.weight, std=0.1)  # as after training
     pipe.save_pretrained(tmp_path / "model")
     export_model(tmp_path / "model", tmp_path / "export", "onnx", height=64, width=96, num_frames=9,
                  num_inference_steps=3)

@@ -198,10 +198,37 @@ def test_camera_condition_starts_as_the_model_it_is_added_to_and_conditions_on_d
 
 def test_options_that_change_trained_weights_are_refused(tmp_path):
     build("denoiser", "mobilei2v-tiny").save_pretrained(tmp_path / "plain")
-    with pytest.raises(ValueError, match="changes trained weights' shapes"):
+    with pytest.raises(ValueError, match="changes the shape of trained weights \\(x_embedder.weight"):
         build("denoiser", tmp_path / "plain", reference_concat=True)
     with pytest.raises(ValueError, match="has no option colour"):
         build("denoiser", tmp_path / "plain", colour=True)
     build("denoiser", tmp_path / "plain", camera_condition=True).save_pretrained(tmp_path / "camera")
     with pytest.raises(ValueError, match="removes trained weights .*camera_embedder"):
         build("denoiser", tmp_path / "camera", camera_condition=False)
+
+
+def test_a_denoiser_given_the_reference_neighbourhood_and_frame_motion_starts_as_it_was():
+    torch.manual_seed(0)
+    plain = build("denoiser", "mobilei2v-tiny", reference_concat=True).eval()
+    grown = MobileI2VDenoiser(**{**plain.config, "reference_neighbourhood": True, "frame_motion_condition": True})
+    grown.adopt_weights(plain)
+    grown.eval()
+    latents, t, motion = torch.randn(2, 16, 3, 3, 4), torch.tensor([300.0, 800.0]), torch.tensor([1.0, 4.0])
+    with torch.no_grad():
+        torch.testing.assert_close(grown(latents, t, motion), plain(latents, t, motion))
+    # Every token's input holds its reference cell's 3×3 neighbourhood, edges repeated.
+    seen = []
+    grown.x_embedder.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    with torch.no_grad():
+        grown(latents, t, motion)
+    H, W = latents.shape[3:]
+    token = seen[0][:, 1 * H * W + 0 * W + 2]  # frame 1, cell (0, 2)
+    window = token[:, 16:].reshape(2, 3, 3, 16).permute(0, 3, 1, 2)  # (B, C, row, column) around the cell
+    reference = latents[:, :, 0]
+    torch.testing.assert_close(window[:, :, 1, 1], reference[:, :, 0, 2])  # the cell itself
+    torch.testing.assert_close(window[:, :, 1, 2], reference[:, :, 0, 3])  # its right neighbour
+    torch.testing.assert_close(window[:, :, 2, 1], reference[:, :, 1, 2])  # the one below
+    torch.testing.assert_close(window[:, :, 0, 1], reference[:, :, 0, 2])  # above the top edge: repeated
+    torch.testing.assert_close(token[:, :16], latents[:, :, 1, 0, 2])
+    with pytest.raises(ValueError, match="widens reference_concat"):
+        MobileI2VDenoiser(**{**plain.config, "reference_concat": False, "reference_neighbourhood": True})

@@ -13,18 +13,29 @@ import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
+from torch.nn import functional as F
 
 from .blocks import DenoiserBlock
 from .embeddings import Modulation, ScalarEmbedder
 from .rope import DEFAULT_ROPE_SCALE, rope_tables
 
 CAMERA_DIM = 4  # pan x, pan y, zoom, roll (measures.motion.CAMERA_AXES)
+NEIGHBOURHOOD = 3  # reference_neighbourhood's window: each cell and the 8 around it
 
 
 def unit_direction(camera: torch.Tensor) -> torch.Tensor:
     """(B, 4) camera moves scaled to unit length; a zero move (any direction) stays zero."""
     camera = camera.float()
     return camera / camera.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+
+
+def neighbourhood(reference: torch.Tensor) -> torch.Tensor:
+    """(B, C, 1, H, W) → (B, 9C, 1, H, W): each cell's 3×3 neighbourhood, edges repeated, as 9 groups of C
+    channels (window positions row by row). Slices, not `F.unfold`: every export format has them."""
+    H, W = reference.shape[-2:]
+    padded = F.pad(reference[:, :, 0], (1, 1, 1, 1), mode="replicate")
+    return torch.cat([padded[:, :, i:i + H, j:j + W] for i in range(NEIGHBOURHOOD) for j in range(NEIGHBOURHOOD)],
+                     dim=1)[:, :, None]
 
 
 class FinalLayer(nn.Module):
@@ -58,6 +69,16 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
     video is then the zero residual, which a fresh model predicts from its first steps; what it learns is
     the motion. Frame 0 of the input stays the clean reference.
 
+    `reference_neighbourhood` (off in the paper's presets; needs `reference_concat`): each token sees the
+    reference latent's 3×3 neighbourhood around its position instead of its own cell alone. A pan moves
+    each cell's content in from its neighbours, by an amount that grows with the frame's distance from the
+    reference: a linear map of the neighbourhood for a known motion (benchmarks/shift_oracle.py), which
+    the blocks' modulation can scale per frame and motion.
+
+    `frame_motion_condition` (off in the paper's presets): each latent frame is also modulated by how far
+    it should have moved, the motion score times its index (the reference frame's is 0); the timestep and
+    the motion score are the same for every generated frame. Its modulation starts at zero.
+
     `camera_condition` (off in the paper's presets): the blocks are also modulated by the direction of the
     camera move (pan x, pan y, zoom, roll: `measures.motion.camera_motion`), scaled to unit length; the
     motion score still says how far. Without it the direction is unknown when generation starts, and a
@@ -85,6 +106,8 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         reference_concat: bool = False,
         reference_residual: bool = False,
         camera_condition: bool = False,
+        reference_neighbourhood: bool = False,
+        frame_motion_condition: bool = False,
     ):
         super().__init__()
         if hidden_size % num_heads or (hidden_size // num_heads) % 6:
@@ -92,8 +115,11 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
                 f"hidden_size {hidden_size} / num_heads {num_heads} must give a head dimension divisible by 6 "
                 "(3-D RoPE splits it into three even parts)"
             )
+        if reference_neighbourhood and not reference_concat:
+            raise ValueError("reference_neighbourhood widens reference_concat: turn both on")
         self.head_dim = hidden_size // num_heads
-        self.x_embedder = nn.Linear(in_channels * (2 if reference_concat else 1), hidden_size)
+        reference_channels = in_channels * (NEIGHBOURHOOD**2 if reference_neighbourhood else 1 if reference_concat else 0)
+        self.x_embedder = nn.Linear(in_channels + reference_channels, hidden_size)
         self.timestep_embedder = ScalarEmbedder(hidden_size, frequency_dim)
         self.motion_embedder = ScalarEmbedder(hidden_size, frequency_dim)
         self.timestep_modulation = Modulation(hidden_size, 6)
@@ -104,12 +130,43 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
             self.camera_modulation = Modulation(hidden_size, 6)
             nn.init.zeros_(self.camera_modulation.proj.weight)
             nn.init.zeros_(self.camera_modulation.proj.bias)
+        if frame_motion_condition:
+            self.frame_motion_embedder = ScalarEmbedder(hidden_size, frequency_dim)
+            self.frame_motion_modulation = Modulation(hidden_size, 6)
+            nn.init.zeros_(self.frame_motion_modulation.proj.weight)
+            nn.init.zeros_(self.frame_motion_modulation.proj.bias)
         self.blocks = nn.ModuleList(
             DenoiserBlock(hidden_size, num_heads, ffn_hidden_size, kind, norm_eps, linear_attention_eps, qk_norm_eps)
             for kind in attention_types
         )
         self.final_layer = FinalLayer(hidden_size, in_channels, norm_eps)
         self.gradient_checkpointing = False
+
+    def adopt_weights(self, other: MobileI2VDenoiser) -> None:
+        """Take `other`'s trained weights, `other` being this denoiser without some of the switches that add
+        weights: parameters of the same name and shape are copied; with `reference_neighbourhood` added,
+        `other`'s reference columns of the input projection go to each neighbourhood's centre and the other
+        positions start at zero. What `other` lacks keeps this model's initialisation (zero modulations), so
+        the result computes what `other` did. ValueError for any other difference."""
+        own, theirs = self.state_dict(), other.state_dict()
+        unknown = set(theirs) - set(own)
+        if unknown:
+            raise ValueError(f"it removes trained weights ({', '.join(sorted(unknown)[:3])})")
+        for name, value in theirs.items():
+            if own[name].shape == value.shape:
+                own[name] = value
+            elif name == "x_embedder.weight" and self.config.reference_neighbourhood and \
+                    other.config.reference_concat and not other.config.reference_neighbourhood:
+                C = self.config.in_channels
+                grown = torch.zeros_like(own[name])
+                grown[:, :C] = value[:, :C]
+                centre = C + NEIGHBOURHOOD**2 // 2 * C  # `neighbourhood`'s order: window position, then channel
+                grown[:, centre:centre + C] = value[:, C:]
+                own[name] = grown
+            else:
+                raise ValueError(f"it changes the shape of trained weights ({name}: {tuple(value.shape)} → "
+                                 f"{tuple(own[name].shape)})")
+        self.load_state_dict(own)
 
     def rope_tables(self, grid: tuple[int, int, int], device=None, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
         """RoPE tables for a (T, H, W) latent grid; pass them to `forward` to compute them once."""
@@ -149,7 +206,10 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         if rope is None:
             rope = self.rope_tables(grid, device=latents.device)
         if self.config.reference_concat:
-            latents = torch.cat([latents, latents[:, :, :1].expand(-1, -1, T, -1, -1)], dim=1)  # (B, 2C, T, H, W)
+            reference = latents[:, :, :1]  # (B, C, 1, H, W)
+            if self.config.reference_neighbourhood:
+                reference = neighbourhood(reference)  # (B, 9C, 1, H, W)
+            latents = torch.cat([latents, reference.expand(-1, -1, T, -1, -1)], dim=1)  # (B, C + C', T, H, W)
         x = self.x_embedder(latents.flatten(2).transpose(1, 2).to(self.dtype))  # (B, N, D)
         # The authors' embedder sees σ ∈ [0, 1], not the 0..1000 model timestep.
         t_emb = self.timestep_embedder(timestep.reshape(B, -1).expand(B, T) / 1000)  # (B, T, D)
@@ -161,6 +221,9 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         elif camera is not None:
             raise ValueError("this denoiser has no camera condition (camera_condition is off): pass camera=None")
         modulation = self.timestep_modulation(t_emb) + condition[:, None]  # (B, T, 6, D)
+        if self.config.frame_motion_condition:
+            moved = motion_score.reshape(B, 1).float() * torch.arange(T, device=latents.device)  # (B, T)
+            modulation = modulation + self.frame_motion_modulation(self.frame_motion_embedder(moved))
         features = []
         for i, block in enumerate(self.blocks):
             if torch.is_grad_enabled() and self.gradient_checkpointing:

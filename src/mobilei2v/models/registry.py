@@ -50,9 +50,9 @@ COMPONENTS = {
 def build(component: str, name: str | Path, **overrides: Any) -> ModelMixin:
     """A `component` ("denoiser", "vae" or "light_decoder"): randomly initialised from the preset `name`
     (with constructor `overrides`), or loaded from the saved folder `name` (a component folder, or a
-    MobileI2V model folder holding one). Overrides of a saved one may only add parameters (a switch such
-    as the denoiser's `camera_condition`): the saved weights are kept, the new ones initialised as the
-    class does."""
+    MobileI2V model folder holding one). Overrides of a saved denoiser may only add weights (switches such
+    as `camera_condition`): its weights are kept (`MobileI2VDenoiser.adopt_weights`) and the model computes
+    what it did until it is trained further."""
     if component not in COMPONENTS:
         raise ValueError(f"unknown component {component!r}; choose from: {', '.join(COMPONENTS)}")
     spec = COMPONENTS[component]
@@ -65,8 +65,15 @@ def build(component: str, name: str | Path, **overrides: Any) -> ModelMixin:
     unknown = set(overrides) - set(inspect.signature(type(model).__init__).parameters)
     if unknown:
         raise ValueError(f"a {spec.what} has no option {', '.join(sorted(unknown))}")
+    if not hasattr(model, "adopt_weights"):
+        raise ValueError(f"a saved {spec.what} takes no options (only a preset does)")
     config = {k: v for k, v in model.config.items() if not k.startswith("_")}
     changed = type(model)(**{**config, **overrides})
+    try:
+        changed.adopt_weights(model)  # the class knows how its switches grow its weights
+    except ValueError as err:
+        raise ValueError(f"cannot give the {spec.what} in {name} {overrides}: {err}") from None
+    return changed.eval()
     try:
         _, unexpected = changed.load_state_dict(model.state_dict(), strict=False)
     except RuntimeError as err:  # a parameter whose shape the overrides change
