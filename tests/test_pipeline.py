@@ -233,6 +233,7 @@ def test_a_camera_model_moves_as_asked_and_says_which_move(camera_pipeline, phot
     numbers = run(camera=[2.0, 0.0, 0.0, 0.0])  # only the direction counts
     assert numbers.cameras == ["2,0,0,0"]
     torch.testing.assert_close(numbers.frames, left.frames)
+    torch.testing.assert_close(run(camera=torch.tensor([[3.0, 0.0, 0.0, 0.0]])).frames, left.frames)
     anything = run(camera="any")
     assert not torch.allclose(anything.frames, left.frames)
 
@@ -254,6 +255,7 @@ def test_a_random_move_comes_from_the_seed_without_changing_the_noise(camera_pip
     ("sideways", "unknown camera move 'sideways'"),
     ([1.0, 0.0, float("nan"), 0.0], "4 finite numbers"),
     ([1.0, 0.0], "one camera move, or one per image"),
+    (5, "a name or 4 finite numbers"),
 ])
 def test_bad_camera_moves_are_refused(camera_pipeline, photo, camera, message):
     with pytest.raises(ValueError, match=message):

@@ -290,6 +290,10 @@ class MobileI2VPipeline(DiffusionPipeline):
             if camera is not None:
                 raise ValueError("this model has no camera condition: it takes no camera move (give camera=None)")
             return None, None
+        if isinstance(camera, (torch.Tensor, np.ndarray)):
+            camera = camera.tolist()  # (4,) or (B, 4)
+        if camera is not None and not isinstance(camera, (str, list, tuple)):
+            raise ValueError(f"a camera move is a name or 4 finite numbers ({', '.join(CAMERA_AXES)}), got {camera!r}")
         if camera is None or isinstance(camera, str) or (
                 len(camera) == len(CAMERA_AXES) and all(isinstance(v, (int, float, np.number)) for v in camera)):
             camera = [camera] * batch
