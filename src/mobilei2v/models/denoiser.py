@@ -81,11 +81,11 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
 
     `camera_condition` (off in the paper's presets): the blocks are also modulated by the direction of the
     camera move (pan x, pan y, zoom, roll: `measures.motion.camera_motion`), scaled to unit length; the
-    motion score still says how far. Without it the direction is unknown when generation starts, and a
-    small model's estimate of later frames at σ = 1 is the average over directions: each region of the
-    picture settles on a different one, and later frames dissolve into a mosaic (docs/shipped-model.md).
-    A zero vector means "any direction": training drops the direction now and then so that it works. Its
-    modulation starts at zero, so a model given this switch starts as the model it was made from."""
+    motion score still says how far. Without it the direction is unknown when generation starts; with it
+    a user chooses the move. A zero vector means "any direction": training drops the direction now and then
+    so that it works. Its modulation starts at zero, so a model given this switch starts as the model it
+    was made from. (On the shipped small model, neither this nor the two switches above removed the noise
+    of later frames within an hour of training: docs/shipped-model.md.)"""
 
     _supports_gradient_checkpointing = True
 
