@@ -45,8 +45,7 @@ class DenoiserStage(nn.Module):
 
     def forward(self, latents: torch.Tensor, timestep: torch.Tensor, motion_score: torch.Tensor,
                 camera: torch.Tensor | None = None) -> torch.Tensor:
-        conditions = {} if camera is None else {"camera": camera}
-        return self.denoiser(latents, timestep, motion_score, (self.cos, self.sin), **conditions)
+        return self.denoiser(latents, timestep, motion_score, (self.cos, self.sin), camera=camera)
 
 
 class DecoderStage(nn.Module):
