@@ -7,6 +7,7 @@ import torch
 from mobilei2v import MobileI2VPipeline
 from mobilei2v.io.images import image_to_tensor, load_image
 from mobilei2v.models.geometry import LatentGeometry
+from mobilei2v.pipeline import RANDOM_MOVES
 
 
 def generate(pipe, photo, seed=0, **kwargs):
@@ -263,6 +264,55 @@ def test_bad_camera_moves_are_refused(camera_pipeline, photo, camera, message):
 
 
 def test_a_model_without_a_camera_condition_refuses_a_camera_move(tiny_pipeline, photo):
-    with pytest.raises(ValueError, match="no camera condition"):
+    with pytest.raises(ValueError, match="takes no camera move"):
         tiny_pipeline(photo, num_frames=9, num_inference_steps=1, progress=False, camera="pan-left")
     assert tiny_pipeline(photo, num_frames=9, num_inference_steps=1, progress=False).cameras is None
+
+
+@pytest.fixture(scope="module")
+def guide_pipeline():
+    torch.manual_seed(0)
+    return MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny", light_decoder="tiny", default_height=64,
+                                      default_width=96,
+                                      denoiser_options={"reference_residual": True, "camera_guide": True})
+
+
+def test_a_guided_model_is_given_the_photo_filmed_along_the_move(guide_pipeline, photo):
+    guides = []
+    handle = guide_pipeline.denoiser.register_forward_pre_hook(
+        lambda module, args, kwargs: guides.append(kwargs["guide"]), with_kwargs=True)
+
+    def run(**kwargs):
+        guides.clear()
+        out = guide_pipeline(photo, num_frames=9, num_inference_steps=2, progress=False, output_type="latent",
+                             generator=torch.Generator().manual_seed(0), **kwargs)
+        assert len(guides) == 2 and torch.equal(guides[0], guides[1])  # the same guide at every step
+        return out, guides[0]
+
+    try:
+        (left, guide), (_, right) = run(camera="pan-left"), run(camera="pan-right")
+        _, slow = run(camera="pan-left", motion_score=0.5)
+        _, still = run(camera="pan-left", motion_score=0.0)
+        anything, _ = run(camera="any")
+    finally:
+        handle.remove()
+    reference = left.frames[:, :, :1]
+    torch.testing.assert_close(guide[:, :, :1], reference)  # its frame 0 is the reference latent
+    torch.testing.assert_close(still, reference.expand_as(still))  # no motion: the photo held still
+    later = lambda g: (g[:, :, -1] - reference[:, :, 0]).abs().mean()  # noqa: E731
+    assert later(guide) > later(slow) > 0 and not torch.allclose(guide, right)
+    assert anything.cameras[0] in RANDOM_MOVES  # it needs a direction: "any" draws one
+
+
+def test_a_guided_model_ends_on_its_guide_when_it_predicts_no_difference(guide_pipeline, photo, monkeypatch):
+    seen = {}
+
+    def still_residual(latents, timestep, motion_score, rope=None, guide=None):
+        # the exact velocity when every frame's difference from the guide is 0: v = ε = x_σ / σ
+        seen["guide"] = guide
+        return latents / (timestep / 1000).clamp_min(1e-6)[:, None, :, None, None]
+
+    monkeypatch.setattr(guide_pipeline.denoiser, "forward", still_residual)
+    out = guide_pipeline(photo, num_frames=9, num_inference_steps=3, progress=False, output_type="latent",
+                         camera="zoom-in", generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out.frames, seen["guide"], rtol=0, atol=1e-5)

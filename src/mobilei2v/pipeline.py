@@ -19,6 +19,7 @@ from diffusers.utils import BaseOutput
 from tqdm.auto import tqdm
 
 from .compilation import compile_module
+from .data.camera import clip_moves, guide_videos
 from .diffusion.sampler import DEFAULT_SHIFT, DEFAULT_STEPS, check_sigmas, make_scheduler, sample_latents
 from .io.images import ImageInput, image_to_tensor, load_image
 from .io.model_folder import check_model_folder
@@ -179,6 +180,12 @@ class MobileI2VPipeline(DiffusionPipeline):
         """The autoencoder's latent geometry: frame-count rule, latent grid, padding."""
         return LatentGeometry.of(self.vae)
 
+    @property
+    def uses_camera(self) -> bool:
+        """Whether the model takes a camera move: as a condition (`camera_condition`), or to film its guide
+        along (`camera_guide`)."""
+        return self.denoiser.config.camera_condition or self.denoiser.config.camera_guide
+
     def decoder_for(self, name: str | None) -> torch.nn.Module:
         """The decoder called `name` ("ltx" or "light"); None picks the light one when there is one."""
         if name is None:
@@ -224,10 +231,12 @@ class MobileI2VPipeline(DiffusionPipeline):
         """Animate `image` (a path, a PIL image, or a (B, 3, H, W) tensor in [−1, 1]).
 
         motion_score: requested optical-flow magnitude (typical 1–10; higher moves more).
-        camera: for a model with a camera condition, the direction of the move: a name of
+        camera: for a model that takes a camera move (`uses_camera`), its direction: a name of
         `CAMERA_MOVES` ("pan-left", "zoom-in", ..., "any" to let the model choose), 4 numbers (pan x, pan y,
-        zoom, roll as `camera_motion` measures them; only their direction counts), or one of those per
-        image. None or "random": a pan or zoom drawn for each video from its generator's seed.
+        zoom, roll as `camera_motion` measures them; only their direction counts: the motion score says
+        how far), or one of those per image. None or "random": a pan or zoom drawn for each video from its
+        generator's seed. A model that films its guide along the move (`camera_guide`) needs a direction:
+        for it, "any" draws as "random" does.
         height, width: output size, multiples of 8 (default: the model's training size); the image is
         resized to cover it and centre-cropped. num_frames: k·t+1, t the VAE's temporal compression (8k+1 for LTX-Video's; `geometry`). sigmas: explicit σ per step for a
         distilled model (overrides num_inference_steps). Neither given: the model's own σ list if it has one,
@@ -257,6 +266,10 @@ class MobileI2VPipeline(DiffusionPipeline):
         timings = {}
         start = time.perf_counter()
         reference_latent = encode_video(self.vae, pixels[:, :, None].to(self.device))  # (B, C, 1, H', W')
+        guide = None
+        if self.denoiser.config.camera_guide:
+            moves = clip_moves(cameras, motion, height, width)
+            guide = encode_video(self.vae, guide_videos(pixels, moves, num_frames).to(self.device))
         timings["encode"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -265,8 +278,8 @@ class MobileI2VPipeline(DiffusionPipeline):
         latents = sample_latents(self.denoiser, self.scheduler, reference_latent, motion.to(self.device),
                                  latent_frames, num_inference_steps, sigmas, generator, progress=progress,
                                  callback_on_step_end=step_callback,
-                                 residual=self.denoiser.config.reference_residual,
-                                 camera=None if cameras is None else cameras.to(self.device))
+                                 residual=self.denoiser.config.reference_residual, guide=guide,
+                                 camera=cameras.to(self.device) if self.denoiser.config.camera_condition else None)
         _check_finite(latents)
         timings["denoise"] = time.perf_counter() - start
         timings["denoise_per_step"] = timings["denoise"] / num_inference_steps
@@ -285,10 +298,10 @@ class MobileI2VPipeline(DiffusionPipeline):
 
     def _cameras(self, camera, batch: int, generator) -> tuple[torch.Tensor | None, list[str] | None]:
         """(B, 4) camera moves and their names for `__call__`'s `camera`, or (None, None) for a model
-        without a camera condition (which refuses any camera but None)."""
-        if not self.denoiser.config.camera_condition:
+        that takes no camera move (which refuses any camera but None)."""
+        if not self.uses_camera:
             if camera is not None:
-                raise ValueError("this model has no camera condition: it takes no camera move (give camera=None)")
+                raise ValueError("this model takes no camera move (no camera condition, no guide): give camera=None")
             return None, None
         if isinstance(camera, (torch.Tensor, np.ndarray)):
             camera = camera.tolist()  # (4,) or (B, 4)
@@ -300,7 +313,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         if len(camera) != batch:
             raise ValueError(f"give one camera move, or one per image ({batch}), not {len(camera)}")
         generators = generator if isinstance(generator, (list, tuple)) else [generator] * batch
-        moves = [camera_move(c, g) for c, g in zip(camera, generators)]
+        moves = [camera_move(c, g, directed=self.denoiser.config.camera_guide) for c, g in zip(camera, generators)]
         return torch.tensor([m for m, _ in moves], dtype=torch.float32), [name for _, name in moves]
 
     @staticmethod
@@ -328,10 +341,16 @@ CameraMove = str | Sequence[float]
 RANDOM_MOVES = ("pan-left", "pan-right", "pan-up", "pan-down", "zoom-in", "zoom-out")  # what "random" draws from
 
 
-def camera_move(camera: CameraMove | None, generator: torch.Generator | None = None) -> tuple[tuple[float, ...], str]:
+def camera_move(camera: CameraMove | None, generator: torch.Generator | None = None,
+                directed: bool = False) -> tuple[tuple[float, ...], str]:
     """One video's camera move as (pan x, pan y, zoom, roll) and its name: a name of `CAMERA_MOVES`, four
     finite numbers, or None / "random" for one of `RANDOM_MOVES` drawn from the generator's seed (without
-    drawing from the generator itself, so the video's noise stays what the seed gives); ValueError else."""
+    drawing from the generator itself, so the video's noise stays what the seed gives); ValueError else.
+    `directed` (a model that films its guide along the move, which needs a direction): "any" and a zero
+    move draw as "random" does."""
+    if directed and (camera == "any" or (not isinstance(camera, str) and camera is not None
+                                         and len(camera) == len(CAMERA_AXES) and not any(camera))):
+        camera = None
     if camera is None or camera == "random":
         seed = generator.initial_seed() if generator is not None else int(torch.randint(2**31, ()))
         camera = RANDOM_MOVES[int(torch.randint(len(RANDOM_MOVES), (), generator=torch.Generator().manual_seed(seed)))]

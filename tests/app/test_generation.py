@@ -16,7 +16,7 @@ def model_like(height: int, width: int, temporal: int) -> SimpleNamespace:
     """What `Choices.for_pipeline` reads of a pipeline: its geometry, trained size and conditions."""
     return SimpleNamespace(geometry=LatentGeometry(temporal=temporal),
                            config=SimpleNamespace(default_height=height, default_width=width),
-                           denoiser=SimpleNamespace(config=SimpleNamespace(camera_condition=False)))
+                           uses_camera=False)
 
 
 def test_choices_start_with_the_trained_size_and_the_pipeline_defaults(tiny_pipeline):
@@ -136,6 +136,6 @@ def test_a_camera_model_is_offered_its_moves_and_the_video_names_the_one_it_made
 def test_a_model_without_a_camera_condition_is_offered_no_move(tiny_pipeline, photo, tmp_path):
     choices = Choices.for_pipeline(tiny_pipeline)
     assert choices.cameras == ()
-    with pytest.raises(ValueError, match="this model has no camera condition"):
+    with pytest.raises(ValueError, match="this model takes no camera move"):
         animate(tiny_pipeline, choices, photo, tmp_path, motion=2.0, steps=1, seed=0, height=64, width=96,
                 num_frames=9, camera="pan-left")

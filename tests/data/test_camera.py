@@ -1,11 +1,13 @@
-"""The virtual camera: its random paths and the pans evaluation films its ground truth with."""
+"""The virtual camera: its random paths, the pans evaluation films its ground truth with, and guides."""
 
 import numpy as np
 import pytest
+import torch
 
-from mobilei2v.data.camera import MAX_PAN, MAX_ROTATION, MAX_ZOOM, CameraPath, pan_clip, random_crop
+from mobilei2v.data.camera import (MAX_PAN, MAX_ROTATION, MAX_ZOOM, CameraPath, camera_clip, clip_moves, guide_clip,
+                                   guide_videos, move_for_score, pan_clip, random_crop)
 from mobilei2v.data.textures import make_texture
-from mobilei2v.measures.motion import motion_score
+from mobilei2v.measures.motion import camera_motion, motion_score
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +58,38 @@ def test_random_crops_keep_the_clip_aspect_stay_inside_and_are_never_upsampled()
     assert random_crop(picture, rng, 1.0, 64, 96).shape[:2] == (300, 450)  # crop 1: the widest window
     small = np.zeros((40, 50, 3), np.uint8)
     assert random_crop(small, rng, 0.1, 64, 96).shape[:2] == (33, 50)  # smaller than the clip: all of it
+
+
+@pytest.mark.parametrize("path", [CameraPath(pan=(0.008, -0.004)), CameraPath(zoom=1.3), CameraPath(rotation=-8.0),
+                                  CameraPath(pan=(-0.004, 0.0), zoom=0.85, rotation=5.0)])
+def test_from_move_inverts_what_camera_motion_measures(picture, path):
+    clip = camera_clip(picture, path, 17, 256, 256)
+    back = CameraPath.from_move(camera_motion(clip), 17, 256, 256)
+    assert np.allclose(back.pan, path.pan, atol=4e-4)  # a tenth of the slowest pan here: combined with a zoom,
+    # the measured pan also carries the zoom's pull on the frame's centre over the clip
+    assert np.log(back.zoom) == pytest.approx(np.log(path.zoom), abs=0.02)
+    assert back.rotation == pytest.approx(path.rotation, abs=0.5)
+
+
+@pytest.mark.parametrize("direction", [(1, 0, 0, 0), (0, -1, 0, 0), (0, 0, 1, 0), (0, 0, 0, -1), (1, 1, -1, 0)])
+def test_a_guide_moves_in_the_direction_asked_by_the_score_asked(picture, direction):
+    photo = picture[:256, :256]
+    clip = guide_clip(photo, move_for_score(direction, 3.0, 256, 256), 17)
+    assert clip.shape == (17, 256, 256, 3) and clip.dtype == np.uint8
+    np.testing.assert_array_equal(clip[0], photo)  # frame 0 is the photo itself
+    assert motion_score(clip) == pytest.approx(3.0, rel=0.06)
+    measured, asked = camera_motion(clip), np.array(direction, dtype=float)
+    assert np.dot(measured, asked) / np.linalg.norm(measured) / np.linalg.norm(asked) > 0.99
+
+
+def test_guides_of_a_batch_are_each_photos_own_and_still_clips_stay_still(picture):
+    photos = torch.from_numpy(np.stack([picture[:64, :96], picture[100:164, :96]])).permute(0, 3, 1, 2) / 127.5 - 1
+    moves = clip_moves(torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]), torch.tensor([2.0, 3.0]), 64, 96)
+    assert moves[1].abs().max() == 0  # a clip measured without a direction is filmed still
+    videos = guide_videos(photos, moves, 5)
+    assert videos.shape == (2, 3, 5, 64, 96) and videos.abs().max() <= 1
+    torch.testing.assert_close(videos[:, :, 0], photos, atol=1e-5, rtol=0)
+    torch.testing.assert_close(videos[1], photos[1, :, None].expand(-1, 5, -1, -1), atol=1e-5, rtol=0)
+    assert (videos[0, :, 4] - photos[0]).abs().mean() > 0.01
+    with pytest.raises(ValueError, match="not all 0"):
+        move_for_score((0, 0, 0, 0), 2.0, 64, 96)

@@ -124,3 +124,42 @@ def test_each_clip_has_its_camera_move_and_a_rerun_measures_those_an_older_cache
     again = LatentCache(cache)
     assert again.has_camera and {p.name: p.read_bytes() for p in cache.glob("*.safetensors")} == shards
     torch.testing.assert_close(again[1]["camera"], latents[1]["camera"])
+
+
+def test_guides_are_frame_0_filmed_along_each_clips_move_and_a_rerun_adds_those_a_cache_lacks(
+        cli, scored_csv, tiny_vae_dir, tmp_path):
+    from mobilei2v.data.camera import clip_moves, guide_clip
+    from mobilei2v.models.geometry import LatentGeometry
+    from mobilei2v.training.datasets import CachedLatentDataset
+
+    args = ("--vae", tiny_vae_dir, "--height", 64, "--width", 64)
+    guided = tmp_path / "guided"
+    assert cli("data", "encode", scored_csv, "-o", guided, *args, "--guides")[0] == 0
+    latents = LatentCache(guided)
+    assert latents.has_guides
+    clip, entry = latents[2], latents.clips[2]
+    frames, _ = read_video(entry["video_path"], max_frames=17)
+    frames = fit_frames(frames, 64, 64)
+    move = clip_moves(torch.tensor([entry["camera"]]), torch.tensor([entry["motion_score"]]), 64, 64)[0]
+    expected = encode_video(load("vae", tiny_vae_dir), frames_to_video(guide_clip(frames[0], move, 17)))[0]
+    torch.testing.assert_close(clip["guide"], expected)
+    assert clip["guide"].shape == clip["video"].shape
+
+    plain = tmp_path / "plain"  # a cache made without guides gets them from a re-run, its shards untouched
+    assert cli("data", "encode", scored_csv, "-o", plain, *args)[0] == 0
+    assert not LatentCache(plain).has_guides
+    with pytest.raises(ValueError, match="without a guide.*--guides"):
+        CachedLatentDataset(str(plain), LatentGeometry(32, 8, 16), guide=True)
+    shards = {p.name: p.read_bytes() for p in plain.glob("shard-*.safetensors")}
+    code, out, _ = cli("data", "encode", scored_csv, "-o", plain, *args, "--guides")
+    assert code == 0 and "encoded the guides of 4 of them" in out
+    assert {p.name: p.read_bytes() for p in plain.glob("shard-*.safetensors")} == shards
+    torch.testing.assert_close(LatentCache(plain)[2]["guide"], clip["guide"])
+
+    torch.manual_seed(0)
+    item = CachedLatentDataset(str(guided), LatentGeometry(32, 8, 16), crop=1, guide=True)[2]
+    window = [(top, left) for top in range(2) for left in range(2)
+              if torch.equal(clip["video"][:, :, top:top + 1, left:left + 1], item["latents"])]
+    assert len(window) == 1  # the guide is cut at the same window as the clip
+    top, left = window[0]
+    torch.testing.assert_close(item["guide"], clip["guide"][:, :, top:top + 1, left:left + 1])

@@ -142,3 +142,28 @@ def test_residual_loss_is_zero_for_a_still_clip_when_the_noise_is_predicted(deno
     loss = lambda residual: flow_matching_loss(PredictsTheNoise(), still, reference, torch.ones(1),  # noqa: E731
                                                residual=residual, sigma=torch.tensor([0.5]), noise=noise)
     assert loss(True) == 0 and loss(False) > 0.5
+
+
+class GuideDenoiser(StillVideoDenoiser):
+    """Residual 0 from the guide, which it checks it is given."""
+
+    def forward(self, latents, timestep, motion_score, rope=None, guide=None):
+        assert guide is not None and guide.shape == latents.shape
+        return super().forward(latents, timestep, motion_score)
+
+
+def test_with_a_guide_residual_mode_integrates_differences_from_the_guide():
+    reference = torch.randn(2, 4, 1, 3, 3)
+    guide = torch.cat([reference, torch.randn(2, 4, 4, 3, 3)], dim=2)  # frame 0 is the reference
+    latents = sample_latents(GuideDenoiser(), make_scheduler(), reference, torch.ones(2), 5, num_inference_steps=4,
+                             generator=torch.Generator().manual_seed(0), progress=False, residual=True, guide=guide)
+    torch.testing.assert_close(latents, guide, rtol=0, atol=1e-5)  # a zero residual is the guide itself
+    noise = torch.randn(guide.shape)
+
+    class PredictsTheNoise(torch.nn.Module):
+        def forward(self, latents, timestep, motion_score, guide=None):
+            return noise
+
+    loss = lambda clip: flow_matching_loss(PredictsTheNoise(), clip, reference, torch.ones(2), residual=True,  # noqa: E731
+                                           sigma=torch.tensor([0.5, 0.5]), noise=noise, guide=guide)
+    assert loss(guide) == 0 and loss(reference.expand(-1, -1, 5, -1, -1)) > 0.5

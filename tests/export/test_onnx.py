@@ -76,3 +76,29 @@ def test_a_model_with_every_switch_makes_the_same_video_through_onnx(tmp_path, p
         assert psnr(expected, frames) >= 60
         videos[camera] = frames
     assert psnr(videos["pan-left"], videos["zoom-in"]) < 50  # the move reached the program
+
+
+def test_a_guided_model_makes_the_same_video_through_onnx(tmp_path, photo):
+    """A guided model's export has a fourth program, the guide encoder, which the generator feeds with the
+    photo filmed along the move; the residual is added back from the guide."""
+    torch.manual_seed(0)
+    switches = {"reference_residual": True, "reference_concat": True, "reference_neighbourhood": True,
+                "camera_guide": True}
+    pipe = MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny", light_decoder="tiny", default_height=64,
+                                      default_width=96, denoiser_options=switches)
+    pipe.save_pretrained(tmp_path / "model")
+    export_model(tmp_path / "model", tmp_path / "export", "onnx", height=64, width=96, num_frames=9,
+                 num_inference_steps=3)
+    manifest = json.loads((tmp_path / "export" / "export.json").read_text())
+    assert manifest["camera_guide"] and "camera" not in manifest["stages"]["denoiser"]["inputs"]
+    assert manifest["stages"]["guide_encoder"]["inputs"]["video"] == [1, 3, 9, 64, 96]
+    assert manifest["stages"]["denoiser"]["inputs"]["guide"] == manifest["latent_shape"]
+    videos = {}
+    for camera in ("pan-left", "zoom-in"):
+        frames, _ = OnnxVideoGenerator(tmp_path / "export")(photo, motion_score=3.0, camera=camera,
+                                                            generator=torch.Generator().manual_seed(5))
+        expected = pipe(photo, motion_score=3.0, camera=camera, num_frames=9, num_inference_steps=3,
+                        generator=torch.Generator().manual_seed(5), progress=False).frames[0]
+        assert psnr(expected, frames) >= 60
+        videos[camera] = frames
+    assert psnr(videos["pan-left"], videos["zoom-in"]) < 50  # the guide reached the program

@@ -232,3 +232,42 @@ def test_a_denoiser_given_the_reference_neighbourhood_and_frame_motion_starts_as
     torch.testing.assert_close(token[:, :16], latents[:, :, 1, 0, 2])
     with pytest.raises(ValueError, match="widens reference_concat"):
         MobileI2VDenoiser(**{**plain.config, "reference_concat": False, "reference_neighbourhood": True})
+
+
+@pytest.mark.parametrize("switches", [{"reference_concat": True}, {"reference_concat": True, "reference_neighbourhood": True},
+                                      {"reference_residual": True}])
+def test_a_guide_that_holds_the_reference_still_gives_the_model_it_was_made_from(switches):
+    """`camera_guide` adds no weights: given the reference in every frame (a still camera), it is the model
+    without the switch; given a moving guide, each frame sees its own guide latent."""
+    torch.manual_seed(0)
+    plain = build("denoiser", "mobilei2v-tiny", **switches).eval()
+    guided = MobileI2VDenoiser(**{**plain.config, "camera_guide": True})
+    guided.adopt_weights(plain)
+    guided.eval()
+    latents, t, motion = torch.randn(2, 16, 3, 3, 4), torch.tensor([300.0, 800.0]), torch.tensor([1.0, 4.0])
+    still = latents[:, :, :1].expand(-1, -1, 3, -1, -1)
+    with torch.no_grad():
+        torch.testing.assert_close(guided(latents, t, motion, guide=still), plain(latents, t, motion))
+        moving = still + torch.randn_like(still)
+        if switches.get("reference_concat"):
+            assert (guided(latents, t, motion, guide=moving) - plain(latents, t, motion)).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="needs the guide"):
+        guided(latents, t, motion)
+    with pytest.raises(ValueError, match="needs the guide, and only such"):
+        plain(latents, t, motion, guide=still)
+    with pytest.raises(ValueError, match="the guide has shape"):
+        guided(latents, t, motion, guide=still[:, :, :2])
+    with pytest.raises(ValueError, match="turn one on"):
+        MobileI2VDenoiser(**DENOISER_PRESETS["mobilei2v-tiny"], camera_guide=True)
+
+
+def test_the_guide_is_seen_frame_by_frame():
+    torch.manual_seed(0)
+    model = build("denoiser", "mobilei2v-tiny", reference_concat=True, camera_guide=True).eval()
+    seen = {}
+    model.x_embedder.register_forward_hook(lambda module, args, out: seen.update(tokens=args[0]))
+    latents, guide = torch.randn(1, 16, 3, 2, 2), torch.randn(1, 16, 3, 2, 2)
+    model(latents, torch.tensor([500.0]), torch.tensor([2.0]), guide=guide)
+    tokens = seen["tokens"].view(1, 3, 4, 32)
+    for frame in range(3):
+        torch.testing.assert_close(tokens[:, frame, :, 16:], guide[:, :, frame].flatten(2).transpose(1, 2))

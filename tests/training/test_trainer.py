@@ -254,3 +254,30 @@ def test_the_trained_model_keeps_every_setting_of_the_model_it_started_from(tiny
                             log=lambda m: None).train()
     trained = MobileI2VPipeline.from_pretrained(final)
     assert {k: trained.config[k] for k in MobileI2VPipeline.SETTINGS} == {k: pipe.config[k] for k in MobileI2VPipeline.SETTINGS}
+
+
+@pytest.mark.parametrize("source", ["cache", "videos"])
+def test_a_guided_model_trains_on_each_clips_guide(model_dir, clips_file, tmp_path, monkeypatch, source):
+    """From a cache, the guide it stores (cut at the crop's window); from videos, frame 0 filmed along the
+    clip's measured move and encoded, as the cache would store it."""
+    from mobilei2v.data.latent_cache import LatentCache, encode_csv
+
+    guided = tmp_path / "guided-model"
+    MobileI2VPipeline.assemble(str(model_dir), str(model_dir), default_height=64, default_width=64,
+                               denoiser_options={"reference_residual": True, "camera_guide": True}).save_pretrained(guided)
+    pipe = MobileI2VPipeline.from_pretrained(guided)
+    encode_csv(clips_file, tmp_path / "cache", pipe.vae, 64, 64, num_frames=9, progress=False, guides=True)
+    guides = [clip["guide"] for clip in LatentCache(tmp_path / "cache")]
+
+    seen = []
+    original = trainer_module.flow_matching_loss
+    monkeypatch.setattr(trainer_module, "flow_matching_loss",
+                        lambda *args, guide=None, **kwargs: seen.append(guide) or original(*args, guide=guide, **kwargs))
+    stages = ([{"steps": 2, "latent_cache": str(tmp_path / "cache"), "batch_size": 4}] if source == "cache" else
+              [{"steps": 2, "videos": str(clips_file), "height": 64, "width": 64, "num_frames": 9, "batch_size": 4}])
+    DenoiserTrainer(config_from_dict(make_config(guided, clips_file, tmp_path / "run", stages=stages)),
+                    log=lambda m: None).train()
+    assert len(seen) == 2
+    for batch in seen:
+        assert batch.shape == (4, *guides[0].shape)
+        assert all(min((row - guide).abs().max() for guide in guides) < 0.02 for row in batch)  # uint8 rounding apart

@@ -39,7 +39,7 @@ _PIPELINE_DEFAULTS = {name: p.default for name, p in inspect.signature(MobileI2V
 class Choices:
     """What the page offers for one model: sizes as (height, width), the trained size first; frame counts
     that the model's autoencoder accepts; the pipeline's default frames, steps and motion score; for a model
-    with a camera condition, its camera moves ("random" first: a pan or zoom drawn from the seed)."""
+    that takes a camera move, its camera moves ("random" first: a pan or zoom drawn from the seed)."""
 
     sizes: tuple[tuple[int, int], ...]
     frame_counts: tuple[int, ...]
@@ -68,7 +68,7 @@ class Choices:
         default_frames = geometry.usable_frames(_PIPELINE_DEFAULTS["num_frames"])
         lengths = {geometry.usable_frames(1 + round(m * (default_frames - 1))) for m in LENGTH_MULTIPLES}
         frame_counts = sorted(n for n in lengths if n > 1)  # usable_frames rounds down; 1 frame is a still
-        cameras = ("random", *CAMERA_MOVES) if pipe.denoiser.config.camera_condition else ()
+        cameras = ("random", *CAMERA_MOVES) if pipe.uses_camera else ()
         return cls(tuple(sizes), tuple(frame_counts), default_frames, DEFAULT_STEPS, _PIPELINE_DEFAULTS["motion_score"],
                    max_steps=2 * DEFAULT_STEPS, cameras=cameras)
 
@@ -77,7 +77,7 @@ class Choices:
         """ValueError naming what to choose instead, for settings the page does not offer."""
         if camera is not None and camera not in self.cameras:
             raise ValueError(f"camera move {camera!r} is not offered" + (
-                f"; choose one of {', '.join(self.cameras)}" if self.cameras else ": this model has no camera condition"))
+                f"; choose one of {', '.join(self.cameras)}" if self.cameras else ": this model takes no camera move"))
         if (height, width) not in self.sizes:
             offered = ", ".join(f"{w}×{h}" for h, w in self.sizes)
             raise ValueError(f"{width}×{height} is not a size this model is offered at; choose one of {offered}")
@@ -119,14 +119,14 @@ def read_photo(path: str | Path) -> Image.Image:
 class Video:
     path: Path
     timings: dict[str, float]  # seconds: encode, denoise, denoise_per_step, decode, total
-    camera: str | None = None  # the camera move, for a model with a camera condition
+    camera: str | None = None  # the camera move, for a model that takes one
 
 
 def animate(pipe: MobileI2VPipeline, choices: Choices, photo: str | Path, out_dir: Path, *, motion: float,
             steps: int, seed: int, height: int, width: int, num_frames: int, camera: str | None = None,
             report: Callable[[float, str], None] = lambda fraction, stage: None) -> Video:
     """Check everything, then animate the photo and write `out_dir/<photo>-seed<seed>-motion<m>.mp4` (with
-    `-<camera move>` before the suffix for a model with a camera condition; camera None is "random").
+    `-<camera move>` before the suffix for a model that takes a camera move; camera None is "random").
 
     report(fraction done, stage) is called as encoding starts, after each denoising step and as decoding
     starts (after the last step); encode and decode count as one step each.

@@ -76,7 +76,7 @@ def build_app(pipe: MobileI2VPipeline, video_dir: Path, model_name: str) -> gr.B
                     gr.Examples([[str(path)] for path in examples], inputs=[photo], label="Example photos")
                 motion = gr.Slider(0, choices.max_motion, value=choices.default_motion, step=0.1,
                                    label="Motion score", info=MOTION_HELP, elem_id="motion")
-                # Only a model with a camera condition takes a move; for the others the box is hidden.
+                # Only a model that takes a camera move (a condition or a guide) shows the box; for the others the box is hidden.
                 camera = gr.Dropdown(list(choices.cameras) or [None], value=(choices.cameras or [None])[0],
                                      label="Camera move", info=CAMERA_HELP, visible=bool(choices.cameras),
                                      elem_id="camera")

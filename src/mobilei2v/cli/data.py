@@ -98,6 +98,9 @@ def add_parser(commands) -> None:
     enc.add_argument("--width", type=int, required=True, help="clip width, a multiple of 8")
     enc.add_argument("--frames", type=int, default=clips_csv.CLIP_FRAMES, help="frames per clip, 8k+1")
     enc.add_argument("--shard-size", type=int, default=SHARD_SIZE, help="clips per shard file")
+    enc.add_argument("--guides", action="store_true",
+                     help="also encode each clip's guide (frame 0 filmed along its camera move), which a denoiser "
+                          "with camera_guide trains on; on an existing cache, adds the guides it lacks")
     enc.set_defaults(run=run_encode)
 
     syn = steps.add_parser("synth", formatter_class=Formatter, help="camera-motion clips from images and textures",
@@ -177,11 +180,12 @@ def run_filter(args: argparse.Namespace) -> int:
 def run_encode(args: argparse.Namespace) -> int:
     vae = load("vae", args.vae)
     result = encode_csv(args.csv, args.output, vae, args.height, args.width, num_frames=args.frames,
-                        shard_size=args.shard_size)
+                        shard_size=args.shard_size, guides=args.guides)
     _report(result.skipped)
     if not result.encoded and not result.already:
         raise ValueError(f"no clip of {args.csv} could be encoded (see above): {args.output} holds no cache")
     measured = f" (measured the camera move of {result.cameras} of them)" if result.cameras else ""
+    measured += f" (encoded the guides of {result.guides} of them)" if result.guides else ""
     print(f"encoded {result.encoded} clips ({_rate(result.encoded, result.seconds)}); {result.already} were "
           f"already in the cache{measured}; index: {args.output / 'index.json'}")
     return 0

@@ -32,9 +32,10 @@ def add_parser(commands) -> None:
     p.add_argument("--motion", type=float, default=2.0,
                    help="motion score: the optical-flow magnitude to aim for (typical 1-10; higher moves more)")
     p.add_argument("--camera", type=camera_argument, default=None, metavar="MOVE",
-                   help="for a model with a camera condition (the shipped one has none), the direction of the move: "
+                   help="for a model that takes a camera move (a camera condition or a guide), its direction: "
                         f"{', '.join(CAMERA_MOVES)}; or 4 numbers PAN_X,PAN_Y,ZOOM,ROLL (only their direction "
-                        "counts); any lets the model choose (default: a pan or zoom picked by --seed)")
+                        "counts: --motion says how far); any lets the model choose, or for a guided model picks as "
+                        "the default does (default: a pan or zoom picked by --seed)")
     p.add_argument("--steps", type=int, default=None,
                    help="Euler steps of the scheduler's shifted schedule (default: the model's own sigma list when "
                         "it was distilled, else 30)")

@@ -4,9 +4,12 @@ A cache is a folder:
 - `shard-00000.safetensors`, ...: per clip `K`, tensors `K.video` (C, T', H', W') fp32 (the posterior
   mean of the whole clip), `K.reference` (C, 1, H', W') fp32 (frame 0 encoded alone: the reference latent
   of docs/architecture.md §4) and `K.motion_score` (a 0-d fp32: the CSV's `flow`).
+- with `guides`, per clip also `K.guide` (C, T', H', W') fp32: frame 0 filmed along the clip's camera
+  move at its motion score (`data.camera.guide_clip`) and encoded, for a denoiser with `camera_guide`.
+  A re-run with `guides` adds them to listed clips that lack them, in `guides-00000.safetensors`, ...
 - `index.json`: the VAE config and latent scale, the clip size (frames, height, width) and, per clip, its
-  key, shard, video_path, motion score and camera move (`measures.motion.camera_motion` of the frames
-  encoded: pan x, pan y, zoom, roll).
+  key, shard, video_path, motion score, camera move (`measures.motion.camera_motion` of the frames
+  encoded: pan x, pan y, zoom, roll) and, with guides, the shard that holds its guide.
 Shards hold `shard_size` clips and are written, then the index, atomically: an interrupted run loses at
 most the clips of one unwritten shard, and a re-run encodes only the clips the index does not list. A re-run
 also measures the camera move of listed clips that lack one (caches made before it was recorded).
@@ -30,6 +33,7 @@ from ..io.video import VideoReadError, fit_frames, frames_to_video, read_video
 from ..measures.motion import camera_motion
 from ..models.geometry import LatentGeometry
 from ..models.vae import encode_video
+from .camera import clip_moves, guide_clip
 from .clips_csv import CLIP_FRAMES, number, read_rows, video_file
 from .skipped import SkippedInputs
 
@@ -43,6 +47,7 @@ class EncodeResult:
     encoded: int = 0
     already: int = 0  # clips the index listed before this run
     cameras: int = 0  # listed clips whose camera move this run measured
+    guides: int = 0  # listed clips whose guide this run encoded
     seconds: float = 0.0
     skipped: SkippedInputs = field(default_factory=SkippedInputs)
 
@@ -79,9 +84,11 @@ def _load_index(cache_dir: Path, settings: dict) -> dict:
 
 
 def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLTXVideo, height: int, width: int,
-               num_frames: int = CLIP_FRAMES, shard_size: int = SHARD_SIZE, progress: bool = True) -> EncodeResult:
+               num_frames: int = CLIP_FRAMES, shard_size: int = SHARD_SIZE, progress: bool = True,
+               guides: bool = False) -> EncodeResult:
     """Encode the clips of a CSV (first `num_frames` frames, resized to cover height×width and centre-cropped)
-    into `cache_dir`; see the module's docstring. Rows without a motion score are skipped."""
+    into `cache_dir`; see the module's docstring. Rows without a motion score are skipped. `guides`: also
+    each clip's guide, for a denoiser with `camera_guide`."""
     LatentGeometry.of(vae).check(num_frames, height, width)
     if shard_size < 1:
         raise ValueError(f"shard size must be at least 1, got {shard_size}")
@@ -125,13 +132,40 @@ def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLT
     if without_camera:
         write_index()
 
+    def encode_guide(frames, camera: list[float], motion: float) -> torch.Tensor:
+        move = clip_moves(torch.tensor([camera]), torch.tensor([motion]), height, width)[0]
+        return encode_video(vae, frames_to_video(guide_clip(frames[0], move, num_frames)))[0].contiguous()
+
+    def write_guides(found: dict, clips: list[dict]) -> None:
+        numbers = [int(p.stem.removeprefix("guides-")) for p in cache_dir.glob("guides-*.safetensors")]
+        shard = f"guides-{max(numbers, default=-1) + 1:05d}.safetensors"
+        with atomic_output(cache_dir / shard) as tmp:
+            save_file(found, tmp)
+        for clip in clips:
+            clip["guide_shard"] = shard
+        write_index()
+
+    without_guide = [clip for clip in index["clips"] if guides and "guide_shard" not in clip and "camera" in clip]
+    found, guided = {}, []
+    for clip in tqdm(without_guide, desc="encoding guides", unit="clip", disable=not progress or not without_guide):
+        frames = read_clip(rows_by_path.get(clip["video_path"], {"video_path": clip["video_path"]}))
+        if frames is not None:
+            found[f"{clip['key']}.guide"] = encode_guide(frames, clip["camera"], clip["motion_score"])
+            guided.append(clip)
+            result.guides += 1
+        if len(guided) == shard_size:
+            write_guides(found, guided)
+            found, guided = {}, []
+    if guided:
+        write_guides(found, guided)
+
     def write_shard() -> None:
         # Numbered after every shard on disk: one orphaned by a crash before its index update is never reused.
         numbers = [int(p.stem.removeprefix("shard-")) for p in cache_dir.glob("shard-*.safetensors")]
         shard = f"shard-{max(numbers, default=-1) + 1:05d}.safetensors"
         with atomic_output(cache_dir / shard) as tmp:
             save_file(tensors, tmp)
-        index["clips"] += [{**clip, "shard": shard} for clip in pending]
+        index["clips"] += [{**clip, "shard": shard, **({"guide_shard": shard} if guides else {})} for clip in pending]
         write_index()
         tensors.clear()
         pending.clear()
@@ -149,8 +183,10 @@ def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLT
         tensors[f"{key}.video"] = encode_video(vae, video)[0].contiguous()  # (C, T', H', W')
         tensors[f"{key}.reference"] = encode_video(vae, video[:, :, :1])[0].contiguous()  # (C, 1, H', W')
         tensors[f"{key}.motion_score"] = torch.tensor(motion, dtype=torch.float32)
-        pending.append({"key": next_key, "video_path": row["video_path"], "motion_score": motion,
-                        "camera": camera_motion(frames).tolist()})
+        camera = camera_motion(frames).tolist()
+        if guides:
+            tensors[f"{key}.guide"] = encode_guide(frames, camera, motion)
+        pending.append({"key": next_key, "video_path": row["video_path"], "motion_score": motion, "camera": camera})
         next_key += 1
         result.encoded += 1
         if len(pending) == shard_size:
@@ -162,8 +198,9 @@ def encode_csv(csv_path: str | Path, cache_dir: str | Path, vae: AutoencoderKLLT
 
 
 class LatentCache:
-    """Read a latent cache: `cache[i]` → {"video", "reference", "motion_score"} tensors of the i-th clip, and
-    its "camera" move (4,) when the index has one (`has_camera`: every clip has)."""
+    """Read a latent cache: `cache[i]` → {"video", "reference", "motion_score"} tensors of the i-th clip, its
+    "camera" move (4,) when the index has one (`has_camera`: every clip has), and its "guide" when the
+    cache holds one (`has_guides`: every clip has)."""
 
     def __init__(self, cache_dir: str | Path):
         self.dir = Path(cache_dir)
@@ -173,6 +210,7 @@ class LatentCache:
         self.index = _read_index(path)
         self.clips = self.index["clips"]
         self.has_camera = all("camera" in clip for clip in self.clips)
+        self.has_guides = all("guide_shard" in clip for clip in self.clips)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -183,4 +221,7 @@ class LatentCache:
             item = {name: shard.get_tensor(f"{clip['key']}.{name}") for name in ("video", "reference", "motion_score")}
         if "camera" in clip:
             item["camera"] = torch.tensor(clip["camera"], dtype=torch.float32)
+        if "guide_shard" in clip:
+            with safe_open(self.dir / clip["guide_shard"], framework="pt") as shard:
+                item["guide"] = shard.get_tensor(f"{clip['key']}.guide")
         return item

@@ -19,6 +19,7 @@ def flow_matching_loss(
     noise: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     camera: torch.Tensor | None = None,
+    guide: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """MSE between the predicted and the true velocity ε − x0 for a batch of clean video latents.
 
@@ -30,10 +31,12 @@ def flow_matching_loss(
     `reference_residual`); frame 0 of the input is still the clean reference.
     sigma, noise: fixed values instead of logit-normal σ and Gaussian ε (for tests and distillation).
     camera: (B, 4) camera moves, for a denoiser with `camera_condition` (zeros: any direction).
+    guide: (B, C, T, H, W), for a denoiser with `camera_guide`: the photo filmed along the clip's camera
+    move, encoded; with `residual` the flow runs on each frame's difference from it instead.
     """
     B, _, T = latents.shape[:3]
     if residual:
-        latents = latents - reference_latent  # (B, C, T, H, W): frame 0's residual is 0
+        latents = latents - (reference_latent if guide is None else guide)  # frame 0's residual is 0
     if sigma is None:
         sigma = logit_normal_sigmas(B, generator=generator, device=latents.device)
     if noise is None:
@@ -41,7 +44,7 @@ def flow_matching_loss(
     noisy = noise_latents(latents, noise, sigma)
     noisy[:, :, :1] = reference_latent
     target = noise - latents
-    conditions = {} if camera is None else {"camera": camera}
+    conditions = {k: v for k, v in (("camera", camera), ("guide", guide)) if v is not None}
     prediction = denoiser(noisy, frame_timesteps(sigma, T), motion_score, **conditions)
     error = (prediction.float() - target.float()) ** 2
     if mask_reference:

@@ -79,6 +79,7 @@ def sample_latents(
     residual: bool = False,
     callback_on_step_end: Callable[[int, torch.Tensor, dict], dict] | None = None,
     camera: torch.Tensor | None = None,
+    guide: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Integrate the flow from noise (σ = 1) to data (σ = 0); returns (B, C, T, H, W) latents.
 
@@ -90,9 +91,11 @@ def sample_latents(
     `callback_on_step_end(step_index, timestep, {"latents": latents})` runs after each step (progress
     reports, inspection); a "latents" entry in the dict it returns replaces the latents.
     camera: (B, 4) camera moves, for a denoiser with `camera_condition`.
+    guide: (B, C, T, H, W), for a denoiser with `camera_guide`: the photo filmed along the camera move and
+    encoded; with `residual` each frame's difference from it is integrated instead.
     """
     B, C, _, H, W = reference_latent.shape
-    conditions = {} if camera is None else {"camera": camera}
+    conditions = {k: v for k, v in (("camera", camera), ("guide", guide)) if v is not None}
     scheduler = step_schedule(scheduler, num_inference_steps, sigmas, reference_latent.device)
     shape = (B, C, num_latent_frames, H, W)
     if noise is None:
@@ -110,5 +113,5 @@ def sample_latents(
         if callback_on_step_end is not None:
             latents = callback_on_step_end(i, t, {"latents": latents}).get("latents", latents)
     if residual:
-        latents[:, :, 1:] += reference_latent
+        latents[:, :, 1:] += (reference_latent if guide is None else guide[:, :, 1:])
     return latents

@@ -4,9 +4,9 @@ Each held-out photo (`data.holdout`: real photos shipped inside PyPI packages, r
 filmed by a virtual camera panning at each requested motion score, in a direction drawn per photo: the
 ground-truth clips. The first frame of each clip is the model's input, with the clip's score as the
 requested motion. All videos of one photo start from the same noise, so that along the sweep only the
-requested score changes (as a user sweeping `--motion` with a fixed `--seed`). A model with a camera
-condition is also given the ground truth's camera move, as measured on the clip (`camera_motion`): the
-direction a user would ask for. Four sets of videos are then measured the same way:
+requested score changes (as a user sweeping `--motion` with a fixed `--seed`). A model that takes a
+camera move (a camera condition or a guide) is also given the ground truth's, as measured on the clip
+(`camera_motion`): the direction a user would ask for. Four sets of videos are then measured the same way:
 
 - generated: the model's videos;
 - input repeated: the input frame held still (a model that does not move at all);
@@ -169,7 +169,7 @@ def evaluate(pipe: MobileI2VPipeline, photos: list[Path], scores=DEFAULT_SCORES,
         angle = np.random.default_rng(seed + i).uniform(0, 2 * math.pi)
         clips = [pan_clip(photo, s, angle, num_frames, height, width) for s in scores]
         inputs = [clip[0] for clip in clips]
-        cameras = [camera_motion(clip).tolist() for clip in clips] if pipe.denoiser.config.camera_condition else None
+        cameras = [camera_motion(clip).tolist() for clip in clips] if pipe.uses_camera else None
         out = pipe([Image.fromarray(x) for x in inputs], motion_score=list(scores), camera=cameras,
                    num_frames=num_frames, height=height, width=width, num_inference_steps=steps, sigmas=sigmas,
                    generator=[torch.Generator().manual_seed(seed + i) for _ in scores], progress=False)

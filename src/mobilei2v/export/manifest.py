@@ -18,7 +18,16 @@ SAMPLING = ("x = noise (1, C, T', H', W'); x[:, :, 0] = reference_latent; for ea
             "motion_score[, camera]), x += (sigmas[i+1] − sigmas[i])·v, x[:, :, 0] = reference_latent; then, if "
             "reference_residual, x[:, :, 1:] += reference_latent (the flow ran on differences from it); then "
             "video = decoder(x); pixels = (video + 1) / 2. camera (with camera_condition): 4 numbers whose "
-            "direction is the move, camera_moves[name] for a named one, zeros for any")
+            "direction is the move, camera_moves[name] for a named one, zeros for any. With camera_guide, the "
+            "denoiser also takes guide = guide_encoder(video), video the image filmed along the move (see "
+            "guide_filming), and the residual is taken from guide instead: x[:, :, 1:] += guide[:, :, 1:]")
+GUIDE_FILMING = ("move = camera_moves[name] (4 numbers: pan x, pan y, zoom, roll, in pixels per frame at 576x320, "
+                 "zoom and roll as motion at that frame's side edge) scaled so that its affine flow u = pan x + "
+                 "(zoom/288)·x − ω·s·y, v = pan y + (zoom/288)·y + (ω/s)·x, ω = roll/288/((s + 1/s)/2), s = "
+                 "(576/W)/(320/H), averaged in magnitude over the 576x320 frame (x, y from its centre), equals "
+                 "motion_score; frame k shows the image moved by k·(pan x·W/576, pan y·H/320) px, scaled by "
+                 "(1 + zoom/288)^k and turned clockwise by k·ω rad about its centre, cubic interpolation, the "
+                 "image mirrored at its edges (mobilei2v.data.camera.guide_clip)")
 
 
 def make_manifest(pipe: MobileI2VPipeline, stages: dict[str, Stage], files: dict[str, str], *, runtime: str,
@@ -41,15 +50,17 @@ def make_manifest(pipe: MobileI2VPipeline, stages: dict[str, Stage], files: dict
         "reference_frames": 1,
         "reference_residual": pipe.denoiser.config.reference_residual,
         "camera_condition": pipe.denoiser.config.camera_condition,
+        "camera_guide": pipe.denoiser.config.camera_guide,
         **({"camera_moves": {name: list(move) for name, move in CAMERA_MOVES.items()}}
-           if pipe.denoiser.config.camera_condition else {}),
+           if pipe.uses_camera else {}),
+        **({"guide_filming": GUIDE_FILMING} if pipe.denoiser.config.camera_guide else {}),
         "scheduler_config": {k: v for k, v in pipe.scheduler.config.items() if not k.startswith("_")},
         "attention": attention,
         "sampling": SAMPLING,
         "stages": {
             name: {"file": files[name],
                    "inputs": {k: list(v.shape) for k, v in stage.inputs.items()},
-                   "outputs": {stage.output: list(stage.module(**stage.inputs).shape)}}
+                   "outputs": {stage.output: list(stage.module(*stage.inputs.values()).shape)}}
             for name, stage in stages.items()
         },
     }

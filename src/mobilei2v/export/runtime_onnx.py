@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
+from ..data.camera import clip_moves, guide_videos
 from ..diffusion.flow import frame_timesteps
 from ..diffusion.sampler import initial_noise, step_schedule
 from ..io.images import ImageInput, image_to_tensor, load_image
@@ -52,10 +53,13 @@ class OnnxVideoGenerator:
         chooses it (`camera_move`)."""
         m = self.manifest
         conditions = {"motion_score": np.array([motion_score])}
-        if m.get("camera_condition"):
-            conditions["camera"] = np.array([camera_move(camera, generator)[0]])
+        guided = m.get("camera_guide", False)
+        if m.get("camera_condition") or guided:
+            move = camera_move(camera, generator, directed=guided)[0]
+            if m.get("camera_condition"):
+                conditions["camera"] = np.array([move])
         elif camera is not None:
-            raise ValueError("this export has no camera condition: it takes no camera move")
+            raise ValueError("this export takes no camera move (no camera condition, no guide)")
         scheduler = FlowMatchEulerDiscreteScheduler.from_config(m["scheduler_config"])
         if sigmas is None and num_inference_steps in (None, m["num_inference_steps"]):
             scheduler = step_schedule(scheduler, sigmas=m["sigmas"][:-1])  # the export's list, already shifted
@@ -66,6 +70,10 @@ class OnnxVideoGenerator:
         timings = {}
         start = time.perf_counter()
         reference = self.run("encoder", image=image.numpy())
+        base = reference
+        if guided:
+            moves = clip_moves(torch.tensor([move]), torch.tensor([motion_score]), m["height"], m["width"])
+            conditions["guide"] = base = self.run("guide_encoder", video=guide_videos(image, moves, m["num_frames"]).numpy())
         timings["encode"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -78,7 +86,7 @@ class OnnxVideoGenerator:
             latents = scheduler.step(torch.from_numpy(velocity), t, latents).prev_sample
             latents[:, :, :1] = torch.from_numpy(reference)
         if m.get("reference_residual"):
-            latents[:, :, 1:] += torch.from_numpy(reference)
+            latents[:, :, 1:] += torch.from_numpy(base[:, :, 1:] if guided else reference)
         timings["denoise"] = time.perf_counter() - start
         timings["denoise_per_step"] = timings["denoise"] / len(scheduler.timesteps)
 

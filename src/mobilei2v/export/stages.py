@@ -1,10 +1,12 @@
-"""The three programs a device runs, as modules with static shapes for one video size.
+"""The three programs a device runs (four for a guided model), as modules with static shapes for one video size.
 
 encoder: image (1, 3, H, W) in [−1, 1] → reference_latent (1, C, 1, H', W'), padded to the latent grid
          inside, scaled by the VAE's scaling factor.
+guide_encoder (a denoiser with `camera_guide` only): the photo filmed along the move, video (1, 3, T, H, W)
+         in [−1, 1] → guide (1, C, T', H', W'), encoded as the encoder encodes.
 denoiser: latents (1, C, T', H', W'), timestep (1, T') = 1000·σ per latent frame (0 on the reference
-         frame), motion_score (1,) [, camera (1, 4) for a denoiser with `camera_condition`] → velocity
-         (1, C, T', H', W'); the grid's RoPE tables are constants.
+         frame), motion_score (1,) [, camera (1, 4) for a denoiser with `camera_condition`] [, guide for
+         one with `camera_guide`] → velocity (1, C, T', H', W'); the grid's RoPE tables are constants.
 decoder: latents (1, C, T', H', W') → video (1, 3, T, H, W) in [−1, 1], cropped to H × W.
 The Euler update and the reference-frame reset between steps are the caller's (export.json says how).
 """
@@ -32,20 +34,29 @@ class EncoderStage(nn.Module):
         return encode_video(self.vae, image[:, :, None])  # (1, C, 1, H', W')
 
 
+class GuideEncoderStage(EncoderStage):
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return encode_video(self.vae, video)  # (1, C, T', H', W')
+
+
 class DenoiserStage(nn.Module):
-    """One denoiser evaluation on a fixed latent grid; `attention` a `REWRITES` name or "original"."""
+    """One denoiser evaluation on a fixed latent grid; `attention` a `REWRITES` name or "original".
+    `conditions` names the denoiser's keyword inputs ("camera", "guide") that follow the motion score."""
 
     def __init__(self, denoiser: MobileI2VDenoiser, grid: tuple[int, int, int], attention: str = "original",
-                 fp32_norms: bool = True):
+                 fp32_norms: bool = True, conditions: tuple[str, ...] = ()):
         super().__init__()
+        self.conditions = conditions
         self.denoiser = denoiser if attention == "original" else rewrite_attention(denoiser, attention, grid, fp32_norms)
         cos, sin = denoiser.rope_tables(grid, dtype=denoiser.dtype)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
 
     def forward(self, latents: torch.Tensor, timestep: torch.Tensor, motion_score: torch.Tensor,
-                camera: torch.Tensor | None = None) -> torch.Tensor:
-        return self.denoiser(latents, timestep, motion_score, (self.cos, self.sin), camera=camera)
+                *conditions: torch.Tensor) -> torch.Tensor:
+        # Positional, as every exporter passes inputs: the stage's `conditions` say which is which.
+        return self.denoiser(latents, timestep, motion_score, (self.cos, self.sin),
+                             **dict(zip(self.conditions, conditions, strict=True)))
 
 
 class DecoderStage(nn.Module):
@@ -68,7 +79,7 @@ class Stage:
 
 def build_stages(pipe: MobileI2VPipeline, height: int, width: int, num_frames: int, attention: str = "original",
                  dtype: torch.dtype = torch.float32, fp32_norms: bool = True) -> dict[str, Stage]:
-    """The encoder, denoiser and decoder of `pipe` for videos of num_frames × height × width (checked
+    """The encoder, (guide encoder,) denoiser and decoder of `pipe` for videos of num_frames × height × width (checked
     against the model's geometry: ValueError with the fix), in `dtype`."""
     geometry = pipe.geometry
     geometry.check(num_frames, height, width)
@@ -78,10 +89,16 @@ def build_stages(pipe: MobileI2VPipeline, height: int, width: int, num_frames: i
     conditions = {"motion_score": torch.zeros(1, dtype=dtype)}
     if pipe.denoiser.config.camera_condition:
         conditions["camera"] = torch.zeros(1, CAMERA_DIM, dtype=dtype)
+    if pipe.denoiser.config.camera_guide:
+        conditions["guide"] = latent
     stages = {
         "encoder": Stage(EncoderStage(pipe.vae), {"image": torch.zeros(1, 3, height, width, dtype=dtype)},
                          "reference_latent"),
-        "denoiser": Stage(DenoiserStage(pipe.denoiser, grid, attention, fp32_norms),
+        **({"guide_encoder": Stage(GuideEncoderStage(pipe.vae),
+                                   {"video": torch.zeros(1, 3, num_frames, height, width, dtype=dtype)}, "guide")}
+           if pipe.denoiser.config.camera_guide else {}),
+        "denoiser": Stage(DenoiserStage(pipe.denoiser, grid, attention, fp32_norms,
+                                        tuple(k for k in conditions if k != "motion_score")),
                           {"latents": latent, "timestep": torch.zeros(1, grid[0], dtype=dtype), **conditions},
                           "velocity"),
         "decoder": Stage(DecoderStage(decoder, height, width, pipe.vae.config.scaling_factor),

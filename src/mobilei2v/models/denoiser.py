@@ -30,12 +30,15 @@ def unit_direction(camera: torch.Tensor) -> torch.Tensor:
 
 
 def neighbourhood(reference: torch.Tensor) -> torch.Tensor:
-    """(B, C, 1, H, W) → (B, 9C, 1, H, W): each cell's 3×3 neighbourhood, edges repeated, as 9 groups of C
-    channels (window positions row by row). Slices, not `F.unfold`: every export format has them."""
-    H, W = reference.shape[-2:]
-    padded = F.pad(reference[:, :, 0], (1, 1, 1, 1), mode="replicate")
-    return torch.cat([padded[:, :, i:i + H, j:j + W] for i in range(NEIGHBOURHOOD) for j in range(NEIGHBOURHOOD)],
-                     dim=1)[:, :, None]
+    """(B, C, T, H, W) → (B, 9C, T, H, W): each cell's 3×3 neighbourhood in its frame, edges repeated, as 9
+    groups of C channels (window positions row by row). Slices of a 4-D padding, not `F.unfold` or a 5-D
+    padding: every export format has them."""
+    B, C, T, H, W = reference.shape
+    frames = reference.transpose(1, 2).reshape(B * T, C, H, W)
+    padded = F.pad(frames, (1, 1, 1, 1), mode="replicate")
+    windows = torch.cat([padded[:, :, i:i + H, j:j + W] for i in range(NEIGHBOURHOOD) for j in range(NEIGHBOURHOOD)],
+                        dim=1)  # (B·T, 9C, H, W)
+    return windows.reshape(B, T, -1, H, W).transpose(1, 2)
 
 
 class FinalLayer(nn.Module):
@@ -85,7 +88,16 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
     a user chooses the move. A zero vector means "any direction": training drops the direction now and then
     so that it works. Its modulation starts at zero, so a model given this switch starts as the model it
     was made from. (On the shipped small model, neither this nor the two switches above removed the noise
-    of later frames within an hour of training: docs/shipped-model.md.)"""
+    of later frames within an hour of training: docs/shipped-model.md.)
+
+    `camera_guide` (off in the paper's presets; needs `reference_concat` or `reference_residual`): the
+    reference these two switches use is, at each latent frame, the guide: the photo filmed along the
+    requested camera move and encoded (`data.camera.guide_videos`, which the pipeline renders and the
+    latent cache stores), instead of the photo alone. The guide's latent frame 0 is the reference latent.
+    What is left to learn is what the photo cannot say: what comes into view, and how the scene differs
+    from a picture moved. The move is then the pipeline's to choose and the denoiser's to follow, not the
+    denoiser's to invent: a small model trained briefly does not learn to move content across its 32-pixel
+    cells by itself (docs/shipped-model.md)."""
 
     _supports_gradient_checkpointing = True
 
@@ -108,6 +120,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         camera_condition: bool = False,
         reference_neighbourhood: bool = False,
         frame_motion_condition: bool = False,
+        camera_guide: bool = False,
     ):
         super().__init__()
         if hidden_size % num_heads or (hidden_size // num_heads) % 6:
@@ -117,6 +130,8 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
             )
         if reference_neighbourhood and not reference_concat:
             raise ValueError("reference_neighbourhood widens reference_concat: turn both on")
+        if camera_guide and not (reference_concat or reference_residual):
+            raise ValueError("camera_guide changes what reference_concat and reference_residual use: turn one on")
         self.head_dim = hidden_size // num_heads
         reference_channels = in_channels * (NEIGHBOURHOOD**2 if reference_neighbourhood else 1 if reference_concat else 0)
         self.x_embedder = nn.Linear(in_channels + reference_channels, hidden_size)
@@ -180,6 +195,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         motion_score: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         camera: torch.Tensor | None = None,
+        guide: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the flow velocity ε − x0.
 
@@ -188,8 +204,10 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         rope: precomputed `rope_tables((T, H, W))`, else computed here from the latent shape.
         camera: (B, 4) camera moves, any length (only the direction is used); None or zeros for any
         direction. Only for a denoiser with `camera_condition`.
+        guide: (B, C, T, H, W), the photo filmed along the camera move and encoded; for a denoiser with
+        `camera_guide` only, which needs it.
         """
-        return self.forward_with_features(latents, timestep, motion_score, rope, camera=camera)[0]
+        return self.forward_with_features(latents, timestep, motion_score, rope, camera=camera, guide=guide)[0]
 
     def forward_with_features(
         self,
@@ -199,14 +217,19 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         feature_blocks: Sequence[int] = (),
         camera: torch.Tensor | None = None,
+        guide: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """`forward`, plus the (B, N, D) token features after each block listed in `feature_blocks`."""
         B, C, T, H, W = latents.shape
         grid = (T, H, W)
         if rope is None:
             rope = self.rope_tables(grid, device=latents.device)
+        if self.config.camera_guide != (guide is not None):
+            raise ValueError("a denoiser with camera_guide needs the guide, and only such a denoiser takes one")
+        if guide is not None and guide.shape != latents.shape:
+            raise ValueError(f"the guide has shape {tuple(guide.shape)}, the latents {tuple(latents.shape)}")
         if self.config.reference_concat:
-            reference = latents[:, :, :1]  # (B, C, 1, H, W)
+            reference = guide.to(latents.dtype) if guide is not None else latents[:, :, :1]  # (B, C, T or 1, H, W)
             if self.config.reference_neighbourhood:
                 reference = neighbourhood(reference)  # (B, 9C, 1, H, W)
             latents = torch.cat([latents, reference.expand(-1, -1, T, -1, -1)], dim=1)  # (B, C + C', T, H, W)

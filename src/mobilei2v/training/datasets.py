@@ -81,15 +81,20 @@ class VideoClipDataset(Dataset):
 
 class CachedLatentDataset(Dataset):
     """A `mobilei2v data encode` cache, in the trainer's item format; with `crop`, a random crop of
-    crop × crop latent cells of each clip (the same one for every latent frame and the reference). With
-    `camera`, each item's camera move, as measured on the crop (`crop_camera`)."""
+    crop × crop latent cells of each clip (the same one for every latent frame, the reference and the
+    guide). With `camera`, each item's camera move, as measured on the crop (`crop_camera`); with `guide`,
+    its "guide" (the cache's, which `data encode --guides` adds)."""
 
-    def __init__(self, cache_dir: str, geometry: LatentGeometry, crop: int | None = None, camera: bool = False):
+    def __init__(self, cache_dir: str, geometry: LatentGeometry, crop: int | None = None, camera: bool = False,
+                 guide: bool = False):
         self.cache = LatentCache(cache_dir)
-        self.crop, self.camera, self.spatial = crop, camera, geometry.spatial
+        self.crop, self.camera, self.guide, self.spatial = crop, camera, guide, geometry.spatial
         if camera and not self.cache.has_camera:
             raise ValueError(f"{cache_dir} lists clips without a camera move, which this denoiser is conditioned "
                              "on: run `mobilei2v data encode` again with the same CSV and folder to measure them")
+        if guide and not self.cache.has_guides:
+            raise ValueError(f"{cache_dir} lists clips without a guide, which this denoiser (camera_guide) trains "
+                             "on: run `mobilei2v data encode --guides` again with the same CSV and folder")
         channels = self.cache.index["vae_config"]["latent_channels"]
         if channels != geometry.channels:
             raise ValueError(f"{cache_dir} holds {channels}-channel latents; the model takes {geometry.channels}")
@@ -115,6 +120,8 @@ class CachedLatentDataset(Dataset):
             window = (..., slice(top, top + self.crop), slice(left, left + self.crop))
             latents, reference = latents[window], reference[window]
         item = {"latents": latents, "reference_latent": reference, "motion_score": clip["motion_score"]}
+        if self.guide:
+            item["guide"] = clip["guide"] if self.crop is None else clip["guide"][window]
         if self.camera:
             item["camera"] = clip["camera"]
             if self.crop is not None:
@@ -155,6 +162,6 @@ def crop_camera(camera: torch.Tensor, frame: tuple[int, int], window: tuple[int,
 def stage_dataset(stage: Stage, pipe) -> Dataset:
     if stage.latent_cache is not None:
         return CachedLatentDataset(stage.latent_cache, pipe.geometry, stage.latent_crop,
-                                   camera=pipe.denoiser.config.camera_condition)
-    return VideoClipDataset(stage.videos, stage.num_frames, stage.height, stage.width,
-                            camera=pipe.denoiser.config.camera_condition)
+                                   camera=pipe.denoiser.config.camera_condition, guide=pipe.denoiser.config.camera_guide)
+    # Clips are encoded per step; a guide is filmed along the camera move measured on the clip.
+    return VideoClipDataset(stage.videos, stage.num_frames, stage.height, stage.width, camera=pipe.uses_camera)

@@ -22,6 +22,7 @@ from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
+from ..data.camera import clip_moves, guide_videos
 from ..diffusion.loss import flow_matching_loss
 from ..io.files import atomic_output
 from ..io.video import write_video
@@ -255,19 +256,25 @@ class DenoiserTrainer(TrainingLoop):
         return stage_dataset(stage, self.pipe)
 
     def loss(self, model: torch.nn.Module, batch: dict) -> torch.Tensor:
+        guide = batch.get("guide")
         if "latents" in batch:
             latents, reference = batch["latents"], batch["reference_latent"]
         else:
             video = batch["video"]  # (B, 3, T, H, W) in [−1, 1]
             # The reference latent is frame 0 encoded alone, exactly as at sampling time (docs/architecture.md §4).
             latents, reference = encode_video(self.pipe.vae, video), encode_video(self.pipe.vae, video[:, :, :1])
+            if self.pipe.denoiser.config.camera_guide:  # filmed as the pipeline films it
+                H, W = video.shape[-2:]
+                moves = clip_moves(batch["camera"], batch["motion_score"], H, W)
+                guide = encode_video(self.pipe.vae, guide_videos(video[:, :, 0], moves, video.shape[2]))
         camera = None
         if self.pipe.denoiser.config.camera_condition:
             keep = torch.rand(len(batch["camera"]), 1, device=batch["camera"].device) >= self.config.camera_dropout
             camera = batch["camera"] * keep
         return flow_matching_loss(model, latents, reference, batch["motion_score"],
                                   mask_reference=self.config.mask_reference,
-                                  residual=self.pipe.denoiser.config.reference_residual, camera=camera)
+                                  residual=self.pipe.denoiser.config.reference_residual, camera=camera,
+                                  guide=guide)
 
     def _ema_pipeline(self) -> MobileI2VPipeline:
         return self.pipe.with_denoiser(self.ema_copy())
