@@ -80,18 +80,21 @@ def test_distribution_matching_gradient_is_dmd2s_normalised_score_difference():
     assert not x0.grad[:, :, 0].any()  # the reference frame is never generated
 
 
-@pytest.mark.parametrize("residual", [False, True])
-def test_regression_at_sigma_1_is_the_flow_loss_on_the_teachers_result(residual):
+@pytest.mark.parametrize(("residual", "guided"), [(False, False), (True, False), (True, True)])
+def test_regression_at_sigma_1_is_the_flow_loss_on_the_teachers_result(residual, guided):
     """A twin of `flow_matching_loss`: at σ = 1, x̂0 = ε − v̂, so the x0 error is the velocity error, with the
-    same reference frame and residual conventions."""
+    same reference frame, residual and guide conventions."""
     torch.manual_seed(0)
-    student = MobileI2VDenoiser(**DENOISER_PRESETS["mobilei2v-tiny"], reference_residual=residual)
+    student = MobileI2VDenoiser(**DENOISER_PRESETS["mobilei2v-tiny"], reference_residual=residual,
+                                camera_guide=guided)
     target, noise = torch.randn(2, 16, 3, 2, 2), torch.randn(2, 16, 3, 2, 2)
     reference, motion, sigma = target[:, :, :1] + 0.1, torch.tensor([1.0, 3.0]), torch.ones(2)
-    x0, _ = denoise(student, noise, sigma, reference, motion)
-    torch.testing.assert_close(regression_loss(x0, flow_latents(target, reference, residual)),
+    guide = torch.cat([reference, torch.randn(2, 16, 2, 2, 2)], dim=2) if guided else None  # frame 0: the reference
+    conditions = {} if guide is None else {"guide": guide}
+    x0, _ = denoise(student, noise, sigma, reference, motion, conditions=conditions)
+    torch.testing.assert_close(regression_loss(x0, flow_latents(target, reference, residual, guide)),
                                flow_matching_loss(student, target, reference, motion, sigma=sigma, noise=noise,
-                                                  residual=residual))
+                                                  residual=residual, **conditions))
 
 
 def test_discriminator_heads_learn_to_tell_real_features_from_generated_ones():

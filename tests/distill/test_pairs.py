@@ -8,6 +8,8 @@ import torch
 from mobilei2v import MobileI2VPipeline
 from mobilei2v.distill import pairs as pairs_module
 from mobilei2v.distill.pairs import TeacherPairs, pair_settings, prepare_pairs
+from mobilei2v.models.denoiser import MobileI2VDenoiser
+from mobilei2v.models.presets import DENOISER_PRESETS
 
 
 def test_a_rerun_makes_only_the_missing_shards_and_ends_as_an_uninterrupted_run(model_dir, clips_latent_cache,
@@ -52,3 +54,12 @@ def test_a_rerun_makes_only_the_missing_shards_and_ends_as_an_uninterrupted_run(
     assert torch.equal(first["teacher_latents"][:, :1], first["reference_latent"])  # frame 0 stays the reference
     with pytest.raises(ValueError, match="teacher_steps"):
         run(tmp_path / "whole", batch_size=2, settings={**settings, "teacher_steps": 4})
+
+
+def test_a_guided_teacher_refuses_a_cache_without_guides(model_dir, clips_latent_cache, tmp_path):
+    pipe = MobileI2VPipeline.from_pretrained(model_dir, dtype="fp32")
+    teacher = MobileI2VDenoiser(**DENOISER_PRESETS["mobilei2v-tiny"], reference_residual=True, camera_guide=True)
+    settings = pair_settings(model_dir, pipe.scheduler, clips_latent_cache, teacher_steps=3, pairs_per_clip=1, seed=0)
+    with pytest.raises(ValueError, match=r"without a guide.*`mobilei2v data encode --guides`"):
+        prepare_pairs(teacher, pipe.scheduler, tmp_path / "pairs", settings, progress=False)
+    assert not (tmp_path / "pairs").exists()  # refused before anything is written

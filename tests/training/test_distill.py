@@ -14,9 +14,10 @@ import yaml
 from safetensors.torch import load_file
 
 from mobilei2v import MobileI2VDenoiser, MobileI2VPipeline
-from mobilei2v.data.latent_cache import LatentCache
+from mobilei2v.data.latent_cache import LatentCache, encode_csv
 from mobilei2v.diffusion.sampler import sample_latents
 from mobilei2v.distill.pairs import TeacherPairs
+from mobilei2v.training import distill as distill_module
 from mobilei2v.training.checkpoints import latest_checkpoint
 from mobilei2v.training.config import (
     ConfigError,
@@ -189,3 +190,48 @@ def test_a_camera_teacher_is_distilled_with_each_clips_camera_move(model_dir, la
         final = train({**config, "stages": [{**config["stages"][0], "steps": 2}]})
     assert seen and all(seen)  # student, teacher and fake score: every call had the move
     assert MobileI2VPipeline.from_pretrained(final).denoiser.config.camera_condition
+
+
+def test_a_guided_teacher_is_distilled_with_each_clips_guide(model_dir, clips_file, tmp_path, monkeypatch):
+    """The pairs keep each clip's guide from the cache; the student, like the teacher, gets it in every call,
+    and the flow runs on each frame's difference from it."""
+    teacher = tmp_path / "guided-teacher"
+    pipe = MobileI2VPipeline.assemble(str(model_dir), str(model_dir), default_height=64, default_width=64,
+                                      denoiser_options={"reference_residual": True, "camera_guide": True})
+    pipe.save_pretrained(teacher)
+    encode_csv(clips_file, tmp_path / "cache", pipe.vae, 64, 64, num_frames=9, progress=False, guides=True)
+    config = make_config(teacher, tmp_path / "cache", tmp_path / "pairs", tmp_path / "run", **ALL_LOSSES)
+    prepare(config_from_dict(config, DistillConfig), log=lambda m: None, progress=False)
+    pairs = TeacherPairs(tmp_path / "pairs")
+    cache = LatentCache(tmp_path / "cache")
+    for k in range(len(pairs)):
+        torch.testing.assert_close(pairs[k]["guide"], cache[k]["guide"], msg=f"pair {k}")
+    expected = sample_latents(pipe.denoiser, pipe.scheduler, pairs[3]["reference_latent"][None],
+                              pairs[3]["motion_score"][None], 2, 4, noise=pairs[3]["noise"][None], progress=False,
+                              residual=True, guide=pairs[3]["guide"][None])
+    torch.testing.assert_close(pairs[3]["teacher_latents"][None], expected)
+
+    def guide_space(x: torch.Tensor, key: str) -> bool:
+        """Whether each sample of x is some pair's `key` minus its guide (generated frames)."""
+        return all(any(torch.allclose(row[:, 1:], (pairs[k][key] - pairs[k]["guide"])[:, 1:], atol=1e-6)
+                       for k in range(len(pairs))) for row in x)
+
+    calls, targets, features = [], [], []
+    original = MobileI2VDenoiser.forward_with_features
+    def recording(self, latents, *args, guide=None, **kwargs):
+        calls.append(guide is not None and guide.shape == latents.shape
+                     and all(any(torch.equal(row, pairs[k]["guide"]) for k in range(len(pairs))) for row in guide))
+        return original(self, latents, *args, guide=guide, **kwargs)
+    regression, teacher_features = distill_module.regression_loss, distill_module.teacher_features
+    monkeypatch.setattr(distill_module, "regression_loss",
+                        lambda x0, target: targets.append(target) or regression(x0, target))
+    monkeypatch.setattr(distill_module, "teacher_features",
+                        lambda teacher, x0, *args, **kwargs: features.append(x0.detach())
+                        or teacher_features(teacher, x0, *args, **kwargs))
+    with patch.object(MobileI2VDenoiser, "forward_with_features", recording):
+        final = train({**config, "stages": [{**config["stages"][0], "steps": 2}]})
+    # Per step the student twice, the fake score 2 + 1 times, the teacher 2 + 2 times: each with a pair's guide.
+    assert len(calls) == 2 * 9 and all(calls)
+    assert len(targets) == 2 and all(guide_space(target, "teacher_latents") for target in targets)
+    assert sum(guide_space(x, "latents") for x in features) == 2  # the real data of each step's discriminator
+    assert MobileI2VPipeline.from_pretrained(final).denoiser.config.camera_guide

@@ -7,8 +7,9 @@ Gaussian noise and the teacher's Euler ODE result from it, beside the clip's con
   before the first shard, so a re-run with other settings is refused rather than mixed in.
 - `shard-00000.safetensors`, ...: shard s holds pairs s·S to (s + 1)·S − 1 as tensors `K.noise` and
   `K.teacher` (C, T', H', W') (the teacher's result as the sampler returns it: latents a decoder takes),
-  `K.latents` (the real clip), `K.reference` (C, 1, H', W') and `K.motion_score` (0-d), and for a teacher
-  with a camera condition `K.camera` (4,), the clip's camera move; K the pair's number.
+  `K.latents` (the real clip), `K.reference` (C, 1, H', W') and `K.motion_score` (0-d), for a teacher
+  with a camera condition `K.camera` (4,), the clip's camera move, and for a teacher with `camera_guide`
+  `K.guide` (C, T', H', W'), the clip's guide from the cache; K the pair's number.
 Pair k belongs to clip k // pairs_per_clip, and its noise comes from a generator seeded with seed + k: a
 shard's content does not depend on which shards exist already, so a re-run makes only the missing ones
 (each written atomically) and ends with exactly what an uninterrupted run would have written.
@@ -39,6 +40,7 @@ FORMAT_VERSION = 1
 SHARD_SIZE = 64  # pairs per shard: about 3 × 120 MB at 720p with the LTX VAE's latents
 FIELDS = {"noise": "noise", "teacher": "teacher_latents", "latents": "latents", "reference": "reference_latent",
           "motion_score": "motion_score"}  # tensor name in a shard → item key
+CONDITIONS = {"camera": "camera_condition", "guide": "camera_guide"}  # a pair's condition → the teacher's switch
 
 
 def pair_settings(teacher_dir: str | Path, scheduler: FlowMatchEulerDiscreteScheduler, cache_dir: str | Path,
@@ -74,10 +76,13 @@ def prepare_pairs(teacher: MobileI2VDenoiser, scheduler: FlowMatchEulerDiscreteS
     if channels != teacher.config.in_channels:
         raise ValueError(f"{cache.dir} holds {channels}-channel latents; the teacher takes "
                          f"{teacher.config.in_channels}")
-    camera = teacher.config.camera_condition
-    if camera and not cache.has_camera:
+    if teacher.config.camera_condition and not cache.has_camera:
         raise ValueError(f"{cache.dir} lists clips without a camera move, which the teacher is conditioned on: "
                          "run `mobilei2v data encode` again with the same CSV and folder to measure them")
+    if teacher.config.camera_guide and not cache.has_guides:
+        raise ValueError(f"{cache.dir} lists clips without a guide, which the teacher (camera_guide) samples "
+                         "from: run `mobilei2v data encode --guides` again with the same CSV and folder")
+    taken = [name for name, switch in CONDITIONS.items() if getattr(teacher.config, switch)]
     total = len(cache) * settings["pairs_per_clip"]
     if not total:
         raise ValueError(f"{cache.dir} holds no clips")
@@ -110,7 +115,7 @@ def prepare_pairs(teacher: MobileI2VDenoiser, scheduler: FlowMatchEulerDiscreteS
             reference = torch.stack([c["reference"] for c in clips])  # (B, C, 1, H', W')
             latents = torch.stack([c["video"] for c in clips])  # (B, C, T', H', W')
             motion = torch.stack([c["motion_score"] for c in clips])
-            conditions = {"camera": torch.stack([c["camera"] for c in clips])} if camera else {}
+            conditions = {name: torch.stack([c[name] for c in clips]) for name in taken}
             noise = initial_noise(tuple(latents.shape), [torch.Generator().manual_seed(settings["seed"] + k)
                                                          for k in batch])
             with torch.no_grad():
@@ -146,7 +151,7 @@ def read_index(pairs_dir: str | Path) -> dict:
 
 class TeacherPairs(Dataset):
     """A finished pair folder; items {"noise", "teacher_latents", "latents", "reference_latent",
-    "motion_score"}, and "camera" for a teacher with a camera condition."""
+    "motion_score"}, "camera" for a teacher with a camera condition and "guide" for one with `camera_guide`."""
 
     def __init__(self, pairs_dir: str | Path):
         self.dir = Path(pairs_dir)
@@ -168,6 +173,5 @@ class TeacherPairs(Dataset):
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         with safe_open(self.dir / shard_name(k // self.shard_size), framework="pt") as shard:
             item = {key: shard.get_tensor(f"{k}.{name}") for name, key in FIELDS.items()}
-            if f"{k}.camera" in shard.keys():
-                item["camera"] = shard.get_tensor(f"{k}.camera")
+            item.update({name: shard.get_tensor(f"{k}.{name}") for name in CONDITIONS if f"{k}.{name}" in shard.keys()})
         return item

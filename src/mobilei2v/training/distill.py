@@ -4,7 +4,9 @@
 The student starts as a copy of the teacher's denoiser. Each step it denoises, in one step, x_σ on the
 straight line from a cached pair's noise to the teacher's ODE result, at a σ of its own list; that x̂0
 feeds every loss that is on. The fake-score model (distribution matching) and the discriminator heads
-(adversarial) are the loop's critics: they update on the same batch before the student does.
+(adversarial) are the loop's critics: they update on the same batch before the student does. Every denoiser
+call gets the pair's conditions the teacher takes (its camera move, its guide: `pair_conditions`), and with a
+guide the flow space is each frame's difference from it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..distill.losses import (
     regression_loss,
     teacher_features,
 )
-from ..distill.pairs import TeacherPairs, pair_settings, prepare_pairs
+from ..distill.pairs import CONDITIONS, TeacherPairs, pair_settings, prepare_pairs
 from ..io.files import atomic_output
 from ..models.discriminator import DiscriminatorHeads
 from ..pipeline import MobileI2VPipeline
@@ -59,6 +61,11 @@ def prepare(config: DistillConfig, log=print, progress: bool = True) -> None:
                                batch_size=stage.batch_size, progress=progress)
         log(f"stages[{i}]: {result.made} teacher pairs made in {result.seconds:.1f} s, {result.already} already "
             f"there: {stage.pairs}")
+
+
+def pair_conditions(batch: dict) -> dict[str, torch.Tensor]:
+    """The denoiser's keyword inputs a batch of pairs holds: "camera" and/or "guide", as the teacher takes them."""
+    return {name: batch[name] for name in CONDITIONS if name in batch}
 
 
 @contextmanager
@@ -118,31 +125,32 @@ class DistillTrainer(TrainingLoop):
         the pair's noise to the teacher's result, σ drawn from the student's own list per sample: at σ = 1 it
         is the noise itself, and at a later σ it is where a perfect earlier step would have left the sample."""
         reference = batch["reference_latent"]
-        target = flow_latents(batch["teacher_latents"], reference, self.residual)
+        target = flow_latents(batch["teacher_latents"], reference, self.residual, batch.get("guide"))
         sigmas = torch.tensor(self.config.student_sigmas, device=target.device)
         sigma = sigmas[torch.randint(len(sigmas), (target.shape[0],), device=target.device)]
         x0, _ = denoise(student, noise_latents(target, batch["noise"], sigma), sigma, reference, batch["motion_score"],
-                        camera=batch.get("camera"))
+                        conditions=pair_conditions(batch))
         return x0, target
 
     def update_critics(self, batch: dict) -> None:
         if not self.critics:
             return
         c = self.config
-        reference, motion, camera = batch["reference_latent"], batch["motion_score"], batch.get("camera")
+        reference, motion, conditions = batch["reference_latent"], batch["motion_score"], pair_conditions(batch)
         with torch.no_grad():
             x0 = self._student_sample(self.model, batch)[0]
         if c.distribution_matching is not None:
             for _ in range(c.distribution_matching.fake_updates):
-                # The ordinary flow loss on the student's samples: the fake score learns their distribution.
-                loss = flow_matching_loss(self.critics["fake_score"][0], x0, reference, motion, camera=camera)
+                # The ordinary flow loss on the student's samples (already in flow space, hence no `residual`):
+                # the fake score learns their distribution.
+                loss = flow_matching_loss(self.critics["fake_score"][0], x0, reference, motion, **conditions)
                 self.critic_step("fake_score", loss)
                 self.record("fake_score", loss)
         if c.adversarial is not None:
-            clip = flow_latents(batch["latents"], reference, self.residual)  # real data
+            clip = flow_latents(batch["latents"], reference, self.residual, batch.get("guide"))  # real data
             with torch.no_grad():
-                real, fake = (teacher_features(self.teacher, x, reference, motion, self.feature_blocks, camera=camera)
-                              for x in (clip, x0))
+                real, fake = (teacher_features(self.teacher, x, reference, motion, self.feature_blocks,
+                                               conditions=conditions) for x in (clip, x0))
             # Real and generated in one pass of the heads: one forward per backward, as DDP expects.
             logits = self.critics["discriminator"][0]([torch.cat(both) for both in zip(real, fake)])
             B = x0.shape[0]
@@ -152,7 +160,7 @@ class DistillTrainer(TrainingLoop):
 
     def loss(self, student: nn.Module, batch: dict) -> torch.Tensor:
         c = self.config
-        reference, motion, camera = batch["reference_latent"], batch["motion_score"], batch.get("camera")
+        reference, motion, conditions = batch["reference_latent"], batch["motion_score"], pair_conditions(batch)
         x0, target = self._student_sample(student, batch)
         # Over-saturation, DMD's known failure, shows as the student's spread drifting above the teacher's.
         self.record("std_ratio", generated(x0).std() / generated(target).std())
@@ -164,12 +172,12 @@ class DistillTrainer(TrainingLoop):
         if c.adversarial is not None:
             with frozen(self._critic("discriminator")) as heads:
                 loss = generator_loss(heads(teacher_features(self.teacher, x0, reference, motion, self.feature_blocks,
-                                                             camera=camera)))
+                                                             conditions=conditions)))
             self.record("adversarial", loss)
             total = total + c.adversarial.weight * loss
         if c.distribution_matching is not None:
             loss = distribution_matching_loss(x0, self.teacher, self._critic("fake_score"), reference, motion,
-                                              camera=camera)
+                                              conditions=conditions)
             self.record("distribution_matching", loss)
             total = total + c.distribution_matching.weight * loss
         return total
