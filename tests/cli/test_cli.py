@@ -156,3 +156,27 @@ def test_init_model_from_trained_parts_in_fp16_with_an_untrained_vae_decoder(cap
     code, _, err = run(capsys, "generate", photo, "-o", tmp_path / "x.mp4", "--model", folder, "--steps", 1,
                        "--frames", 9)
     assert code == 0, err
+
+
+@pytest.mark.parametrize("command", [("generate",), ("evaluate",), ("export",), ("init-model",), ("app",),
+                                     ("data", "encode"), ("data", "synth")])
+def test_help_never_shows_a_default_of_none(capsys, command):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default:" in text and "(default: None)" not in text
+
+
+def test_help_states_each_default_once():
+    import argparse
+
+    from mobilei2v.cli.arguments import HelpFormatter
+
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter)
+    parser.add_argument("--model", help="a folder (default: the shipped model)")
+    parser.add_argument("--steps", type=int, default=30, help="Euler steps")
+    parser.add_argument("--sheet", help="a contact sheet")
+    text = " ".join(parser.format_help().split())
+    assert "a folder (default: the shipped model) --steps" in text
+    assert "Euler steps (default: 30)" in text and "a contact sheet" in text and "None" not in text

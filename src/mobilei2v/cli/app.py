@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline
-from .arguments import add_dtype
+from .arguments import HelpFormatter, add_dtype
 
 
 def add_parser(commands) -> None:
@@ -19,7 +19,7 @@ def add_parser(commands) -> None:
         description="Serve a web page that animates photos with the model: upload or paste a photo, choose "
                     "the motion, watch and download the video. Needs the app extra: "
                     'pip install "mobilei2v[app]".',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--model", type=Path, default=SHIPPED_MODEL,
                    help="a MobileI2VPipeline folder (default: the small model shipped with the package)")

@@ -7,6 +7,16 @@ import argparse
 from ..precision import CHOICES
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" to an option's help, unless its help already says what the default is or it
+    has none (argparse's own would print "(default: ...) (default: None)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def seed(text: str) -> int:
     """A random seed torch's generators take: 0 to 2^63 − 1 (a larger one overflows only after the model has
     loaded)."""

@@ -16,9 +16,9 @@ from ..data.filter import CLARITY_MIN, DOVER_MIN, FLOW_RANGE, PSNR_MIN, default_
 from ..data.latent_cache import SHARD_SIZE, encode_csv
 from ..io.video import check_fps
 from ..models.registry import load
-from .arguments import seed
+from .arguments import HelpFormatter, seed
 
-Formatter = argparse.ArgumentDefaultsHelpFormatter
+Formatter = HelpFormatter
 
 
 def _library(name: str) -> ModuleType:

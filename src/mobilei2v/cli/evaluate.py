@@ -9,7 +9,7 @@ from pathlib import Path
 from ..diffusion.sampler import check_sigmas
 from ..io.files import atomic_output, check_output
 from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_motion_scores
-from .arguments import add_dtype, seed
+from .arguments import HelpFormatter, add_dtype, seed
 
 
 def add_parser(commands) -> None:
@@ -24,7 +24,7 @@ def add_parser(commands) -> None:
                     "blockiness; for the generated videos, the input image repeated, ground-truth camera "
                     "clips of the same photos, and those clips through the model's autoencoder. The table "
                     "is printed for the whole sweep and for motion scores 2 and 4.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--model", type=Path, default=SHIPPED_MODEL, help="a MobileI2VPipeline folder (default: the shipped model)")
     p.add_argument("--photos", type=int, default=None, help="use only the first N held-out photos (default: all 15)")

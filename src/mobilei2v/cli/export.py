@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..io.files import check_output
+from .arguments import HelpFormatter
 
 
 def add_parser(commands) -> None:
@@ -15,7 +16,7 @@ def add_parser(commands) -> None:
         description="Write a model's encoder, one denoiser step and decoder as three static-shape programs "
                     "for Core ML, ONNX Runtime or ExecuTorch (XNNPACK), and export.json, which says how to "
                     "drive them (docs/export.md). Needs: pip install 'mobilei2v[export]'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("model", type=Path, help="a MobileI2VPipeline folder")
     p.add_argument("--format", required=True, choices=("coreml", "onnx", "executorch"), help="target runtime")

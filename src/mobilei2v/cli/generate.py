@@ -11,10 +11,10 @@ from ..diffusion.sampler import check_sigmas
 from ..io.files import check_output
 from ..io.images import load_image
 from ..io.video import VIDEO_SUFFIXES, check_fps, write_video
-from ..models.geometry import LatentGeometry
 from ..measures.motion import CAMERA_MOVES
+from ..models.geometry import LatentGeometry
 from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_fits_in_memory, check_motion_scores
-from .arguments import add_dtype, seed
+from .arguments import HelpFormatter, add_dtype, seed
 
 
 def add_parser(commands) -> None:
@@ -23,7 +23,7 @@ def add_parser(commands) -> None:
         help="make a video from an image",
         description="Animate IMAGE into a short video: encode it, run the flow sampler, decode, write "
                     "an H.264 .mp4 (or a .gif) at the model's frame rate.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("image", type=Path, help="input image (any format Pillow reads)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output video, .mp4 or .gif")

@@ -11,7 +11,7 @@ from ..models.light_decoder import LIGHT_DECODER_PRESETS
 from ..models.presets import DENOISER_PRESETS
 from ..models.vae import VAE_PRESETS
 from ..pipeline import MobileI2VPipeline
-from .arguments import seed
+from .arguments import HelpFormatter, seed
 
 
 def add_parser(commands) -> None:
@@ -22,7 +22,7 @@ def add_parser(commands) -> None:
                     "saved model folder (e.g. `train-decoder`'s final/vae and final/light_decoder): the "
                     "starting point of a training run, or, all presets, a model to try the commands with "
                     "(its videos are noise).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("output", type=Path, help="folder to create")
     p.add_argument("--preset", default="mobilei2v-270m",
