@@ -14,8 +14,8 @@ from mobilei2v.data.holdout import holdout_paths
 from mobilei2v.io.images import load_image
 from mobilei2v.io.model_folder import check_model_folder
 from mobilei2v.io.video import fit_frames, read_video
-from mobilei2v.measures.motion import motion_score
-from mobilei2v.measures.video import psnr
+from mobilei2v.measures.motion import camera_motion, motion_score
+from mobilei2v.measures.video import psnr, warp_fidelity
 from mobilei2v.pipeline import SHIPPED_MODEL
 
 CAT = Path(__file__).parents[1] / "examples" / "cat.jpg"
@@ -57,6 +57,24 @@ def test_the_shipped_model_is_trained_it_keeps_the_input_and_follows_the_motion_
     reference = fit_frames(np.asarray(photo)[None], 256, 256)[0]
     assert psnr(out.frames[0][0], reference) > 15
     assert motion_score(out.frames[1]) > motion_score(out.frames[0]) + 0.5
+
+
+def test_the_shipped_model_moves_the_photo_the_way_asked_and_its_denoiser_is_trained(shipped):
+    # Its motion is the camera move it films its guide along; every later frame must be the photo moved
+    # that way. Its trained denoiser keeps the frames the photo (v3: 25.7 dB warp fidelity on average
+    # over held-out photos at motion 2 and 4); the same design with random denoiser weights does not.
+    import torch
+
+    photo = load_image(holdout_paths()[0])
+    reference = fit_frames(np.asarray(photo)[None], 256, 256)[0]
+    run = lambda pipe, camera: pipe(photo, motion_score=3.0, camera=camera, num_inference_steps=10,  # noqa: E731
+                                    generator=torch.Generator().manual_seed(0), progress=False).frames[0]
+    left, right = run(shipped, "pan-left"), run(shipped, "pan-right")
+    assert camera_motion(left)[0] > 1.5 and camera_motion(right)[0] < -1.5  # the picture slides the other way
+    trained = warp_fidelity(left, reference)[0]
+    assert shipped.denoiser.config.camera_guide and trained > 22
+    untrained = shipped.with_denoiser(type(shipped.denoiser)(**shipped.denoiser.config).to(shipped.denoiser.dtype))
+    assert warp_fidelity(run(untrained, "pan-left"), reference)[0] < trained - 5
 
 
 def test_a_damaged_copy_names_the_missing_or_corrupt_file(tmp_path):
