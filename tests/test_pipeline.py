@@ -7,7 +7,7 @@ import torch
 from mobilei2v import MobileI2VPipeline
 from mobilei2v.io.images import image_to_tensor, load_image
 from mobilei2v.models.geometry import LatentGeometry
-from mobilei2v.pipeline import RANDOM_MOVES
+from mobilei2v.pipeline import RANDOM_MOVES, camera_move
 
 
 def generate(pipe, photo, seed=0, **kwargs):
@@ -302,6 +302,9 @@ def test_a_guided_model_is_given_the_photo_filmed_along_the_move(guide_pipeline,
     later = lambda g: (g[:, :, -1] - reference[:, :, 0]).abs().mean()  # noqa: E731
     assert later(guide) > later(slow) > 0 and not torch.allclose(guide, right)
     assert anything.cameras[0] in RANDOM_MOVES  # it needs a direction: "any" draws one
+    assert camera_move([0, 0, 0, 0], torch.Generator().manual_seed(3), directed=True)[1] in RANDOM_MOVES
+    with pytest.raises(ValueError, match="a name or 4 finite numbers"):
+        camera_move(5, directed=True)
 
 
 def test_a_guided_model_ends_on_its_guide_when_it_predicts_no_difference(guide_pipeline, photo, monkeypatch):

@@ -348,8 +348,8 @@ def camera_move(camera: CameraMove | None, generator: torch.Generator | None = N
     drawing from the generator itself, so the video's noise stays what the seed gives); ValueError else.
     `directed` (a model that films its guide along the move, which needs a direction): "any" and a zero
     move draw as "random" does."""
-    if directed and (camera == "any" or (not isinstance(camera, str) and camera is not None
-                                         and len(camera) == len(CAMERA_AXES) and not any(camera))):
+    if directed and (camera == "any" or (isinstance(camera, (list, tuple)) and len(camera) == len(CAMERA_AXES)
+                                         and not any(camera))):
         camera = None
     if camera is None or camera == "random":
         seed = generator.initial_seed() if generator is not None else int(torch.randint(2**31, ()))
@@ -359,7 +359,7 @@ def camera_move(camera: CameraMove | None, generator: torch.Generator | None = N
             raise ValueError(f"unknown camera move {camera!r}: choose from {', '.join(CAMERA_MOVES)}, random, "
                              "or give 4 numbers (pan x, pan y, zoom, roll)")
         return CAMERA_MOVES[camera], camera
-    values = list(camera)
+    values = list(camera) if isinstance(camera, (list, tuple, np.ndarray, torch.Tensor)) else []
     if len(values) != len(CAMERA_AXES) or not all(
             isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
         raise ValueError(f"a camera move is a name or 4 finite numbers ({', '.join(CAMERA_AXES)}), got {camera!r}")
