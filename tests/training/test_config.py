@@ -104,4 +104,4 @@ def test_the_recipe_configs_are_valid(path):
 
 
 def test_the_shipped_recipe_has_its_configs():
-    assert {p.name for p in SHIPPED_CONFIGS} == {"autoencoder.yaml", "denoiser.yaml"}
+    assert {p.name for p in SHIPPED_CONFIGS} == {"autoencoder.yaml", "denoiser.yaml", "denoiser-guide.yaml"}
