@@ -87,7 +87,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
     motion score still says how far. Without it the direction is unknown when generation starts; with it
     a user chooses the move. A zero vector means "any direction": training drops the direction now and then
     so that it works. Its modulation starts at zero, so a model given this switch starts as the model it
-    was made from. (On the shipped small model, neither this nor the two switches above removed the noise
+    was made from. (On the small model v2, neither this nor the two switches above removed the noise
     of later frames within an hour of training: docs/shipped-model.md.)
 
     `camera_guide` (off in the paper's presets; needs `reference_concat` or `reference_residual`): the
