@@ -90,7 +90,8 @@ def build_stages(pipe: MobileI2VPipeline, height: int, width: int, num_frames: i
     if pipe.denoiser.config.camera_condition:
         conditions["camera"] = torch.zeros(1, CAMERA_DIM, dtype=dtype)
     if pipe.denoiser.config.camera_guide:
-        conditions["guide"] = latent
+        # its own tensor: torch.export takes example inputs that share one tensor for one input
+        conditions["guide"] = torch.zeros_like(latent)
     stages = {
         "encoder": Stage(EncoderStage(pipe.vae), {"image": torch.zeros(1, 3, height, width, dtype=dtype)},
                          "reference_latent"),
