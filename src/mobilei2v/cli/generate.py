@@ -16,6 +16,9 @@ from ..models.geometry import LatentGeometry
 from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_fits_in_memory, check_motion_scores
 from .arguments import HelpFormatter, add_dtype, seed
 
+# --runtime of an export folder → the name printed with the video
+EXPORT_RUNTIMES = {"onnx": "onnxruntime", "executorch": "ExecuTorch"}
+
 
 def add_parser(commands) -> None:
     p = commands.add_parser(
@@ -57,10 +60,11 @@ def add_parser(commands) -> None:
                         "cache). With one video per process it rarely pays: the measured cost and gain are in "
                         "docs/performance.md")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the file (default: the model's)")
-    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
-                   help="onnx: run the programs of --export-dir through onnxruntime (no PyTorch model)")
+    p.add_argument("--runtime", choices=("torch", *EXPORT_RUNTIMES), default="torch",
+                   help="onnx, executorch: run the programs of --export-dir through onnxruntime or ExecuTorch "
+                        "(XNNPACK), no PyTorch model")
     p.add_argument("--export-dir", type=Path, default=None,
-                   help="a folder made by `mobilei2v export --format onnx` (with --runtime onnx)")
+                   help="a folder made by `mobilei2v export --format onnx|executorch` (with --runtime of that format)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(run=run)
 
@@ -78,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
     elif args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     image = load_image(args.image)
-    if (args.runtime == "onnx") != (args.export_dir is not None):
-        raise ValueError("--runtime onnx and --export-dir go together")
-    if args.compile and args.runtime == "onnx":
-        raise ValueError("--compile compiles the PyTorch model; --runtime onnx runs none")
-    if args.runtime == "onnx":
-        return run_onnx(args, image)
+    if (args.runtime != "torch") != (args.export_dir is not None):
+        raise ValueError(f"--runtime {'|'.join(EXPORT_RUNTIMES)} and --export-dir go together")
+    if args.compile and args.runtime != "torch":
+        raise ValueError(f"--compile compiles the PyTorch model; --runtime {args.runtime} runs none")
+    if args.runtime != "torch":
+        return run_export(args, image)
     args.frames = args.frames or 17
     LatentGeometry(temporal=1).check(args.frames, args.height, args.width)  # the frame rule needs the model
     if args.height and args.width:
@@ -111,10 +115,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_onnx(args: argparse.Namespace, image) -> int:
-    from ..export.runtime_onnx import OnnxVideoGenerator
+def run_export(args: argparse.Namespace, image) -> int:
+    if args.runtime == "onnx":
+        from ..export.runtime_onnx import OnnxVideoGenerator as Generator
+    else:
+        from ..export.executorch import ExecuTorchVideoGenerator as Generator
 
-    generator = OnnxVideoGenerator(args.export_dir)
+    generator = Generator(args.export_dir)
     m = generator.manifest
     for option, value in (("frames", args.frames), ("height", args.height), ("width", args.width)):
         exported = m["num_frames" if option == "frames" else option]
@@ -125,7 +132,8 @@ def run_onnx(args: argparse.Namespace, image) -> int:
                           camera=args.camera)
     write_video(args.output, frames, args.fps or m["frame_rate"], overwrite=args.overwrite)
     steps = len(args.sigmas) if args.sigmas else args.steps or m["num_inference_steps"]
-    print(f"wrote {args.output} ({m['num_frames']} frames, {m['width']}x{m['height']}, onnxruntime)")
+    print(f"wrote {args.output} ({m['num_frames']} frames, {m['width']}x{m['height']}, "
+          f"{EXPORT_RUNTIMES[args.runtime]})")
     print_timings(t, steps)
     return 0
 

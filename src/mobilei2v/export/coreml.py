@@ -57,7 +57,7 @@ def drop_empty_concatenands(program: torch.export.ExportedProgram) -> None:
 def export_coreml(stage: Stage, path: Path, precision: str) -> None:
     import coremltools as ct
 
-    module = rewrite_downsamplers(stage.module)  # Core ML's rank limit; ONNX and ExecuTorch keep the original
+    module = rewrite_downsamplers(stage.module)  # Core ML's rank limit; ONNX keeps the original
     with torch.no_grad():
         program = torch.export.export(module, tuple(stage.inputs.values())).run_decompositions({})
     drop_aliases(program)

@@ -11,24 +11,12 @@ the same arithmetic, so the output is the original's.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from diffusers.models.autoencoders.autoencoder_kl_ltx import LTXVideoDownsampler3d
 from torch import nn
 
-
-def space_to_depth(x: torch.Tensor, stride: tuple[int, int, int]) -> torch.Tensor:
-    """(B, C, T, H, W) → (B, C·st·sh·sw, T/st, H/sh, W/sw), channels ordered c, then the frame, row and
-    column offsets within a stride block (diffusers' order)."""
-    B, C, T, H, W = x.shape
-    st, sh, sw = stride
-    t, h, w = T // st, H // sh, W // sw
-    # the axes (B·C, t, st, h, sh, w, sw) → (B·C, st, sh, sw, t, h, w), one group moved left at a time
-    x = x.reshape(B * C * T * H, w, sw).transpose(1, 2)  # (…, sw, w)
-    x = x.reshape(B * C * T, h, sh * sw, w).transpose(1, 2)  # (…, sh·sw, h, w)
-    x = x.reshape(B * C, t, st * sh * sw, h * w).transpose(1, 2)  # (B·C, st·sh·sw, t, h·w)
-    return x.reshape(B, C * st * sh * sw, t, h, w)
+from ..models.geometry import space_to_depth
+from .swap import swap_modules
 
 
 class Rank5Downsampler(nn.Module):
@@ -49,11 +37,4 @@ class Rank5Downsampler(nn.Module):
 def rewrite_downsamplers(module: nn.Module) -> nn.Module:
     """`module`, or a copy of it with every `LTXVideoDownsampler3d` a `Rank5Downsampler` if it has any
     (the original is untouched)."""
-    if not any(isinstance(m, LTXVideoDownsampler3d) for m in module.modules()):
-        return module
-    module = copy.deepcopy(module)
-    for parent in list(module.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, LTXVideoDownsampler3d):
-                setattr(parent, name, Rank5Downsampler(child))
-    return module
+    return swap_modules(module, LTXVideoDownsampler3d, Rank5Downsampler)

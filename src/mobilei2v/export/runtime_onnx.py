@@ -1,21 +1,12 @@
-"""Image → video through onnxruntime from an export folder: no torch model in the loop (torch only draws
-the noise, so that a seed gives the PyTorch pipeline's noise, and steps the scheduler)."""
+"""Image → video through onnxruntime from an export folder (`VideoGenerator` with the ONNX programs)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from diffusers import FlowMatchEulerDiscreteScheduler
 
-from ..data.camera import clip_moves, guide_videos
-from ..diffusion.flow import frame_timesteps
-from ..diffusion.sampler import initial_noise, step_schedule
-from ..io.images import ImageInput, image_to_tensor, load_image
-from ..pipeline import CameraMove, camera_move
+from .generator import VideoGenerator
 from .manifest import read_manifest
 
 
@@ -27,72 +18,21 @@ def onnxruntime():
     return onnxruntime
 
 
-class OnnxVideoGenerator:
-    """The three ONNX programs of `export_dir` (made by `mobilei2v export --format onnx`)."""
+class OnnxVideoGenerator(VideoGenerator):
+    """The programs of `export_dir` (made by `mobilei2v export --format onnx`) through onnxruntime."""
 
     def __init__(self, export_dir: str | Path, threads: int | None = None):
         ort = onnxruntime()
-        self.manifest = read_manifest(export_dir, "onnx")
+        manifest = read_manifest(export_dir, "onnx")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         self.sessions = {name: ort.InferenceSession(str(Path(export_dir) / stage["file"]), options,
                                                     providers=["CPUExecutionProvider"])
-                         for name, stage in self.manifest["stages"].items()}
-        self.dtype = np.float16 if self.manifest["precision"] == "fp16" else np.float32
+                         for name, stage in manifest["stages"].items()}
+        self.dtype = np.float16 if manifest["precision"] == "fp16" else np.float32
+        super().__init__(manifest, self.run_session)
 
-    def run(self, stage: str, **inputs: np.ndarray) -> np.ndarray:
+    def run_session(self, stage: str, **inputs: np.ndarray) -> np.ndarray:
         feeds = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in inputs.items()}
         return self.sessions[stage].run(None, feeds)[0].astype(np.float32)
-
-    def __call__(self, image: ImageInput, motion_score: float = 2.0, num_inference_steps: int | None = None,
-                 sigmas: Sequence[float] | None = None, generator: torch.Generator | None = None,
-                 camera: CameraMove | None = None) -> tuple[np.ndarray, dict]:
-        """uint8 frames (T, H, W, 3) and seconds per stage. The σ list is the export's, unless
-        `num_inference_steps` or `sigmas` ask for another, and `camera` is chosen as the PyTorch pipeline
-        chooses it (`camera_move`)."""
-        m = self.manifest
-        conditions = {"motion_score": np.array([motion_score])}
-        guided = m.get("camera_guide", False)
-        if m.get("camera_condition") or guided:
-            move = camera_move(camera, generator, directed=guided)[0]
-            if m.get("camera_condition"):
-                conditions["camera"] = np.array([move])
-        elif camera is not None:
-            raise ValueError("this export takes no camera move (no camera condition, no guide)")
-        scheduler = FlowMatchEulerDiscreteScheduler.from_config(m["scheduler_config"])
-        if sigmas is None and num_inference_steps in (None, m["num_inference_steps"]):
-            scheduler = step_schedule(scheduler, sigmas=m["sigmas"][:-1])  # the export's list, already shifted
-        else:
-            scheduler = step_schedule(scheduler, num_inference_steps or m["num_inference_steps"], sigmas)
-        image = image if isinstance(image, torch.Tensor) else image_to_tensor(load_image(image), m["height"], m["width"])
-
-        timings = {}
-        start = time.perf_counter()
-        reference = self.run("encoder", image=image.numpy())
-        base = reference
-        if guided:
-            moves = clip_moves(torch.tensor([move]), torch.tensor([motion_score]), m["height"], m["width"])
-            conditions["guide"] = base = self.run("guide_encoder", video=guide_videos(image, moves, m["num_frames"]).numpy())
-        timings["encode"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        latents = initial_noise(tuple(m["latent_shape"]), generator)
-        latents[:, :, :1] = torch.from_numpy(reference)
-        num_latent_frames = m["latent_shape"][2]
-        for i, t in enumerate(scheduler.timesteps):
-            timestep = frame_timesteps(scheduler.sigmas[i].reshape(1), num_latent_frames)
-            velocity = self.run("denoiser", latents=latents.numpy(), timestep=timestep.numpy(), **conditions)
-            latents = scheduler.step(torch.from_numpy(velocity), t, latents).prev_sample
-            latents[:, :, :1] = torch.from_numpy(reference)
-        if m.get("reference_residual"):
-            latents[:, :, 1:] += torch.from_numpy(base[:, :, 1:] if guided else reference)
-        timings["denoise"] = time.perf_counter() - start
-        timings["denoise_per_step"] = timings["denoise"] / len(scheduler.timesteps)
-
-        start = time.perf_counter()
-        video = self.run("decoder", latents=latents.numpy())[0]  # (3, T, H, W) in [−1, 1]
-        timings["decode"] = time.perf_counter() - start
-        timings["total"] = timings["encode"] + timings["denoise"] + timings["decode"]
-        frames = np.round((video.transpose(1, 2, 3, 0) + 1) / 2 * 255).astype(np.uint8)
-        return frames, timings

@@ -22,6 +22,32 @@ SIZE_MULTIPLE = 8
 MIN_SIZE = 32
 
 
+def space_to_depth(x: torch.Tensor, stride: tuple[int, int, int]) -> torch.Tensor:
+    """(B, C, T, H, W) → (B, C·st·sh·sw, T/st, H/sh, W/sw), channels ordered c, then the frame, row and
+    column offsets within a stride block (diffusers' order). No tensor above rank 5, for the on-device
+    runtimes (Core ML holds rank 5, XNNPACK rank 6; docs/export.md)."""
+    B, C, T, H, W = x.shape
+    st, sh, sw = stride
+    t, h, w = T // st, H // sh, W // sw
+    # the axes (B·C, t, st, h, sh, w, sw) → (B·C, st, sh, sw, t, h, w), one group moved left at a time
+    x = x.reshape(B * C * T * H, w, sw).transpose(1, 2)  # (…, sw, w)
+    x = x.reshape(B * C * T, h, sh * sw, w).transpose(1, 2)  # (…, sh·sw, h, w)
+    x = x.reshape(B * C, t, st * sh * sw, h * w).transpose(1, 2)  # (B·C, st·sh·sw, t, h·w)
+    return x.reshape(B, C * st * sh * sw, t, h, w)
+
+
+def depth_to_space(x: torch.Tensor, stride: tuple[int, int, int]) -> torch.Tensor:
+    """The inverse of `space_to_depth`: (B, C·st·sh·sw, t, h, w) → (B, C, t·st, h·sh, w·sw), the same swaps
+    undone in reverse order."""
+    B, D, t, h, w = x.shape
+    st, sh, sw = stride
+    C = D // (st * sh * sw)
+    x = x.reshape(B * C, st * sh * sw, t, h * w).transpose(1, 2)  # (B·C, t, st·sh·sw, h·w)
+    x = x.reshape(B * C * t * st, sh * sw, h, w).transpose(1, 2)  # (…, h, sh·sw, w)
+    x = x.reshape(B * C * t * st * h * sh, sw, w).transpose(1, 2)  # (…, w, sw)
+    return x.reshape(B, C, t * st, h * sh, w * sw)
+
+
 @dataclass(frozen=True)
 class LatentGeometry:
     spatial: int = 32
@@ -77,16 +103,10 @@ class LatentGeometry:
         """(B, C, T, H, W), H and W on the grid → (B, C·s², T', H/s, W/s), s = `spatial`: frame 0 alone,
         then each group of `temporal` frames averaged; a latent position's channels are its s × s pixels
         (channel-major: c, then row, then column). What a linear autoencoder path sees."""
-        s = self.spatial
         frames = torch.cat([video[:, :, :1], video[:, :, 1:].unflatten(2, (-1, self.temporal)).mean(3)], dim=2)
-        B, C, T, H, W = frames.shape
-        frames = frames.reshape(B, C, T, H // s, s, W // s, s)
-        return frames.permute(0, 1, 4, 6, 2, 3, 5).reshape(B, C * s * s, T, H // s, W // s)
+        return space_to_depth(frames, (1, self.spatial, self.spatial))
 
     def unpatchify(self, patches: torch.Tensor) -> torch.Tensor:
         """The inverse of `patchify`: each latent frame's picture held for the frames it stands for."""
-        s = self.spatial
-        B, _, T, h, w = patches.shape
-        frames = patches.reshape(B, -1, s, s, T, h, w).permute(0, 1, 4, 5, 2, 6, 3)
-        frames = frames.reshape(B, -1, T, h * s, w * s)
+        frames = depth_to_space(patches, (1, self.spatial, self.spatial))
         return torch.cat([frames[:, :, :1], frames[:, :, 1:].repeat_interleave(self.temporal, dim=2)], dim=2)

@@ -20,7 +20,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from .geometry import LatentGeometry
+from .geometry import LatentGeometry, depth_to_space
 
 
 class ChannelRMSNorm(nn.Module):
@@ -34,6 +34,11 @@ class ChannelRMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
 
 
+def repeat_edge_frames(x: torch.Tensor, p: int) -> torch.Tensor:
+    """(B, C, T, H, W) → (B, C, T + 2p, H, W): p copies of the first frame in front, of the last behind."""
+    return torch.cat([x[:, :, :1]] * p + [x] + [x[:, :, -1:]] * p, dim=2) if p else x
+
+
 class VideoConv3d(nn.Conv3d):
     """3-D conv, zero padding in space, edge frames repeated in time (the decoder is not causal)."""
 
@@ -42,10 +47,7 @@ class VideoConv3d(nn.Conv3d):
                          groups=groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.kernel_size[0] // 2
-        if p:
-            x = torch.cat([x[:, :, :1]] * p + [x] + [x[:, :, -1:]] * p, dim=2)
-        return super().forward(x)
+        return super().forward(repeat_edge_frames(x, self.kernel_size[0] // 2))
 
 
 class SeparableConv3d(nn.Sequential):
@@ -91,9 +93,10 @@ class PixelShuffleUpsampler3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, C, T, H, W = x.shape
-        x = self.conv(x).view(B, C, 2, 2, self.rt, T, H, W)  # channel = ((c·2 + rh)·2 + rw)·rt + t
-        x = x.permute(0, 1, 5, 4, 6, 2, 7, 3).reshape(B, C, self.rt * T, 2 * H, 2 * W)
-        return x[:, :, self.rt - 1:]
+        x = self.conv(x)  # channel = ((c·2 + rh)·2 + rw)·rt + t
+        if self.rt > 1:  # the frame offset before the row's and column's, as depth_to_space reads them
+            x = x.reshape(B * C, 4, self.rt, T * H * W).transpose(1, 2).reshape(B, -1, T, H, W)
+        return depth_to_space(x, (self.rt, 2, 2))[:, :, self.rt - 1:]
 
 
 class UpBlock(nn.Module):
