@@ -68,9 +68,9 @@ class ExecuTorchVideoGenerator(VideoGenerator):
         self.programs = {name: ExecuTorchProgram(Path(export_dir) / stage["file"])
                          for name, stage in manifest["stages"].items()}
         self.dtype = torch.float16 if manifest["precision"] == "fp16" else torch.float32
-        super().__init__(manifest, self.run_program)
+        super().__init__(manifest)
 
-    def run_program(self, stage: str, **inputs: np.ndarray) -> np.ndarray:
+    def run(self, stage: str, **inputs: np.ndarray) -> np.ndarray:
         names = self.manifest["stages"][stage]["inputs"]  # a program takes its inputs by position, in this order
         tensors = [torch.as_tensor(np.ascontiguousarray(inputs[name]), dtype=self.dtype) for name in names]
         return self.programs[stage](*tensors).astype(np.float32)

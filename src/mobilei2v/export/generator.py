@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -17,13 +18,16 @@ from ..io.images import ImageInput, image_to_tensor, load_image
 from ..pipeline import CameraMove, camera_move
 
 
-class VideoGenerator:
-    """The sampling loop of an export's `manifest` (export.json), each program run by `run(stage, **inputs)`:
-    the stage's program on its named inputs (arrays), its output as a float32 array. A runtime's generator
-    (`OnnxVideoGenerator`, `ExecuTorchVideoGenerator`) gives the `run` that loads and calls its programs."""
+class VideoGenerator(ABC):
+    """The sampling loop of an export's `manifest` (export.json). A runtime's generator (`OnnxVideoGenerator`,
+    `ExecuTorchVideoGenerator`) loads the programs and runs them (`run`)."""
 
-    def __init__(self, manifest: dict, run: Callable[..., np.ndarray]):
-        self.manifest, self.run = manifest, run
+    def __init__(self, manifest: dict):
+        self.manifest = manifest
+
+    @abstractmethod
+    def run(self, stage: str, **inputs: np.ndarray) -> np.ndarray:
+        """The stage's program on its named inputs, its output as a float32 array."""
 
     def __call__(self, image: ImageInput, motion_score: float = 2.0, num_inference_steps: int | None = None,
                  sigmas: Sequence[float] | None = None, generator: torch.Generator | None = None,

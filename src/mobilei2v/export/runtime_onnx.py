@@ -31,8 +31,8 @@ class OnnxVideoGenerator(VideoGenerator):
                                                     providers=["CPUExecutionProvider"])
                          for name, stage in manifest["stages"].items()}
         self.dtype = np.float16 if manifest["precision"] == "fp16" else np.float32
-        super().__init__(manifest, self.run_session)
+        super().__init__(manifest)
 
-    def run_session(self, stage: str, **inputs: np.ndarray) -> np.ndarray:
+    def run(self, stage: str, **inputs: np.ndarray) -> np.ndarray:
         feeds = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in inputs.items()}
         return self.sessions[stage].run(None, feeds)[0].astype(np.float32)
