@@ -56,14 +56,16 @@ class MobileI2VPipeline(DiffusionPipeline):
     `vae_decoder_trained` is False for a model whose VAE decoder is an untrained placeholder (the
     shipped model decodes with its light decoder only); decoding with it is then refused.
     `default_sigmas` is a distilled student's σ list (e.g. [1.0, 0.5], docs/distillation.md): the steps it
-    was trained for, which a call that names neither `sigmas` nor `num_inference_steps` samples with.
+    was trained for, which a call that names neither `sigmas` nor `num_inference_steps` samples with. A
+    student may carry its `teacher` (a denoiser of the same architecture): a call that asks for a number of
+    steps samples with the teacher, on the schedule it was trained for (`denoiser_for`).
     """
 
-    COMPONENTS = ("denoiser", "vae", "scheduler", "light_decoder")
+    COMPONENTS = ("denoiser", "vae", "scheduler", "light_decoder", "teacher")
     COMPILE_STAGES = ("denoiser", "encoder", "decoder")  # what `compile` can compile
     SETTINGS = ("default_height", "default_width", "frame_rate", "vae_decoder_trained", "default_sigmas")
     model_cpu_offload_seq = "vae->denoiser->light_decoder"
-    _optional_components = ["light_decoder"]
+    _optional_components = ["light_decoder", "teacher"]
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         vae: AutoencoderKLLTXVideo,
         scheduler: FlowMatchEulerDiscreteScheduler,
         light_decoder: LightDecoder | None = None,
+        teacher: MobileI2VDenoiser | None = None,
         default_height: int = 720,
         default_width: int = 1280,
         frame_rate: int = 24,
@@ -84,7 +87,12 @@ class MobileI2VPipeline(DiffusionPipeline):
         if light_decoder is not None and light_decoder.geometry != LatentGeometry.of(vae):
             raise ValueError(f"the light decoder inverts {light_decoder.geometry} but the VAE makes "
                              f"{LatentGeometry.of(vae)}: the parts do not fit")
-        self.register_modules(denoiser=denoiser, vae=vae, scheduler=scheduler, light_decoder=light_decoder)
+        architecture = lambda model: {k: v for k, v in model.config.items() if not k.startswith("_")}  # noqa: E731
+        if teacher is not None and architecture(teacher) != architecture(denoiser):  # (not where each was loaded from)
+            raise ValueError("the teacher must be a denoiser of the student's architecture and switches: "
+                             "their configs differ")
+        self.register_modules(denoiser=denoiser, vae=vae, scheduler=scheduler, light_decoder=light_decoder,
+                              teacher=teacher)
         if not vae_decoder_trained and light_decoder is None:
             raise ValueError("a model whose VAE decoder is untrained needs a light decoder")
         if default_sigmas is not None:
@@ -103,9 +111,9 @@ class MobileI2VPipeline(DiffusionPipeline):
         dtype = kwargs.pop("torch_dtype", dtype)
         path = check_model_folder(pretrained_model_name_or_path, cls.__name__, cls.COMPONENTS,
                                   cls._optional_components)
-        for name in COMPONENTS:  # the model parts (the scheduler's config is checked with the folder)
+        for name in cls.COMPONENTS:  # the model parts (the scheduler's config is checked with the folder)
             if (config := Path(path) / name / "config.json").is_file():
-                check_config(name, config)
+                check_config("denoiser" if name == "teacher" else name, config)
         try:
             pipe = super().from_pretrained(path, **kwargs)
         except ValueError as err:  # our own checks, e.g. parts that do not fit: already say what is wrong
@@ -132,15 +140,16 @@ class MobileI2VPipeline(DiffusionPipeline):
 
     def compile(self, stages: Sequence[str] = ("denoiser",), backend: str | Callable = "inductor",
                 report: Callable[[str], None] = tqdm.write) -> list[str]:
-        """Compile the model parts of `stages` with torch.compile, in place: "denoiser", "encoder" (the VAE's),
-        "decoder" (both decoders; a call compiles the one it uses). Nothing is compiled yet: each part
+        """Compile the model parts of `stages` with torch.compile, in place: "denoiser" (and a student's
+        teacher), "encoder" (the VAE's), "decoder" (both decoders; a call compiles the one it uses). Nothing is compiled yet: each part
         compiles on its first call at each input shape, which waits for it, and says so through `report`
         with the seconds it took (`mobilei2v.compilation`); later calls at that shape reuse it. A part
         torch.compile cannot compile raises `CompileError` on that call. Returns the names of the parts
         compiled. Only the denoiser by default: it runs once per step, and it is the part that gained in
         docs/performance.md, where the encoder gained too little to repay its compile and the light decoder
         ran slower compiled."""
-        parts = {"denoiser": [("denoiser", self.denoiser)], "encoder": [("encoder", self.vae.encoder)],
+        parts = {"denoiser": [("denoiser", self.denoiser), ("teacher", self.teacher)],
+                 "encoder": [("encoder", self.vae.encoder)],
                  "decoder": [("light decoder", self.light_decoder), ("LTX decoder", self.vae.decoder)]}
         unknown = set(stages) - set(self.COMPILE_STAGES)
         if unknown:
@@ -154,10 +163,12 @@ class MobileI2VPipeline(DiffusionPipeline):
                     compiled.append(name)
         return compiled
 
-    def with_denoiser(self, denoiser: MobileI2VDenoiser, **settings) -> MobileI2VPipeline:
+    def with_denoiser(self, denoiser: MobileI2VDenoiser, teacher: MobileI2VDenoiser | None = None,
+                      **settings) -> MobileI2VPipeline:
         """This pipeline's VAE, scheduler, light decoder and settings (`SETTINGS`) around another denoiser, such
-        as a trained copy; `settings` replace some of them."""
-        return type(self)(denoiser, self.vae, self.scheduler, self.light_decoder,
+        as a trained copy (with `teacher`, a distilled student and its teacher); `settings` replace some of
+        them."""
+        return type(self)(denoiser, self.vae, self.scheduler, self.light_decoder, teacher,
                           **{**{k: self.config[k] for k in self.SETTINGS}, **settings})
 
     @classmethod
@@ -211,6 +222,15 @@ class MobileI2VPipeline(DiffusionPipeline):
             num_inference_steps = DEFAULT_STEPS
         return (len(sigmas) if sigmas is not None else num_inference_steps), sigmas
 
+    def denoiser_for(self, num_inference_steps: int | None = None,
+                     sigmas: Sequence[float] | None = None) -> MobileI2VDenoiser:
+        """The denoiser a call with these arguments samples with: a student's teacher when the call asks for a
+        number of steps (and no σ list) and the model carries one, else `denoiser`. A student is trained for its
+        own σ list only; a σ list the caller gives is for the student."""
+        if self.teacher is not None and num_inference_steps is not None and sigmas is None:
+            return self.teacher
+        return self.denoiser
+
     @torch.no_grad()
     def __call__(
         self,
@@ -249,6 +269,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         width = width or self.config.default_width
         self.geometry.check(num_frames, height, width)
         check_fits_in_memory(num_frames, height, width)
+        denoiser = self.denoiser_for(num_inference_steps, sigmas)
         num_inference_steps, sigmas = self.sampling_schedule(num_inference_steps, sigmas)
         if sigmas is None and (isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, Integral)):
             raise ValueError(f"num_inference_steps must be a whole number, got {num_inference_steps!r}")
@@ -275,7 +296,7 @@ class MobileI2VPipeline(DiffusionPipeline):
         start = time.perf_counter()
         latent_frames = self.geometry.latent_grid(num_frames, height, width)[0]
         step_callback = partial(callback_on_step_end, self) if callback_on_step_end else None
-        latents = sample_latents(self.denoiser, self.scheduler, reference_latent, motion.to(self.device),
+        latents = sample_latents(denoiser, self.scheduler, reference_latent, motion.to(self.device),
                                  latent_frames, num_inference_steps, sigmas, generator, progress=progress,
                                  callback_on_step_end=step_callback,
                                  residual=self.denoiser.config.reference_residual, guide=guide,

@@ -1,11 +1,14 @@
 """The web app's request handling without a browser: what it offers, what it refuses, what it writes."""
 
+import copy
 from types import SimpleNamespace
+from unittest.mock import patch
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from mobilei2v import MobileI2VPipeline
 from mobilei2v.app import generation
 from mobilei2v.app.generation import EXAMPLE_PHOTOS, Choices, animate, read_photo
 from mobilei2v.io.video import read_video
@@ -13,10 +16,10 @@ from mobilei2v.models.geometry import LatentGeometry
 
 
 def model_like(height: int, width: int, temporal: int) -> SimpleNamespace:
-    """What `Choices.for_pipeline` reads of a pipeline: its geometry, trained size and conditions."""
+    """What `Choices.for_pipeline` reads of a pipeline: its geometry, trained size, schedule and conditions."""
     return SimpleNamespace(geometry=LatentGeometry(temporal=temporal),
                            config=SimpleNamespace(default_height=height, default_width=width),
-                           uses_camera=False)
+                           sampling_schedule=lambda: (30, None), uses_camera=False)
 
 
 def test_choices_start_with_the_trained_size_and_the_pipeline_defaults(tiny_pipeline):
@@ -41,6 +44,18 @@ def test_frame_counts_follow_the_autoencoder_frame_rule(temporal, frame_counts):
     assert choices.frame_counts == frame_counts
     for frames in choices.frame_counts:
         LatentGeometry(temporal=temporal).check(frames)
+
+
+def test_a_students_page_starts_at_its_own_steps_and_other_counts_run_its_teacher(tiny_pipeline, photo, tmp_path):
+    student = copy.deepcopy(tiny_pipeline.denoiser)
+    pipe = tiny_pipeline.with_denoiser(student, teacher=tiny_pipeline.denoiser, default_sigmas=[1.0, 0.5])
+    choices = Choices.for_pipeline(pipe)
+    assert choices.default_steps == 2
+    settings = {"motion": 2.0, "seed": 1, "height": 64, "width": 96, "num_frames": 9}
+    with patch.object(MobileI2VPipeline, "__call__", autospec=True, side_effect=MobileI2VPipeline.__call__) as call:
+        animate(pipe, choices, photo, tmp_path, steps=2, **settings)
+        animate(pipe, choices, photo, tmp_path, steps=3, **settings)
+    assert [c.kwargs["num_inference_steps"] for c in call.call_args_list] == [None, 3]  # its σ list; the teacher
 
 
 def write_text(path, text="these are notes, not a photo\n"):

@@ -7,7 +7,8 @@ import torch
 
 from mobilei2v import MobileI2VPipeline
 from mobilei2v.distill import pairs as pairs_module
-from mobilei2v.distill.pairs import TeacherPairs, pair_settings, prepare_pairs
+from mobilei2v.data.latent_cache import LatentCache
+from mobilei2v.distill.pairs import TeacherPairs, pair_settings, prepare_pairs, stage_clips
 from mobilei2v.models.denoiser import MobileI2VDenoiser
 from mobilei2v.models.presets import DENOISER_PRESETS
 
@@ -63,3 +64,20 @@ def test_a_guided_teacher_refuses_a_cache_without_guides(model_dir, clips_latent
     with pytest.raises(ValueError, match=r"without a guide.*`mobilei2v data encode --guides`"):
         prepare_pairs(teacher, pipe.scheduler, tmp_path / "pairs", settings, progress=False)
     assert not (tmp_path / "pairs").exists()  # refused before anything is written
+
+
+def test_a_subset_takes_seeded_random_clips_of_the_cache(model_dir, clips_latent_cache, tmp_path):
+    pipe = MobileI2VPipeline.from_pretrained(model_dir, dtype="fp32")
+    cache = LatentCache(clips_latent_cache)
+    settings = pair_settings(model_dir, pipe.scheduler, clips_latent_cache, teacher_steps=1, pairs_per_clip=1, seed=3,
+                             subset=3)
+    prepare_pairs(pipe.denoiser, pipe.scheduler, tmp_path / "pairs", settings, progress=False)
+    pairs = TeacherPairs(tmp_path / "pairs")
+    chosen = stage_clips(settings)
+    assert len(pairs) == 3 and len(set(chosen)) == 3 and chosen == [0, 5, 7]  # seed 3 draws clips 0, 5 and 7 of 8
+    for k, clip in enumerate(chosen):
+        assert torch.equal(pairs[k]["latents"], cache[clip]["video"]), f"pair {k} is not clip {clip}"
+    assert stage_clips({**settings, "seed": 4}) != chosen
+    assert stage_clips({**settings, "subset": None}) == list(range(8))
+    with pytest.raises(ValueError, match="holds 8 clips, fewer than the 9 asked for"):
+        stage_clips({**settings, "subset": 9})

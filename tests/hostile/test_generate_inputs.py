@@ -46,10 +46,18 @@ def test_bad_arguments_are_refused_before_loading(cli, photo, tmp_path, never_lo
     assert not any(tmp_path.iterdir())
 
 
-def test_a_seed_torch_cannot_take_is_refused_by_the_parser(cli, photo, tmp_path, never_loads, capsys):
+@pytest.mark.parametrize(("command", "option", "value"), [
+    ("generate", "--seed", "99999999999999999999999"),
+    ("generate", "--steps", "0"),
+    ("evaluate", "--steps", "-3"),
+    ("evaluate", "--steps", "2.5"),
+])
+def test_a_value_out_of_range_is_refused_by_the_parser(cli, photo, tmp_path, never_loads, capsys, command, option,
+                                                       value):
+    args = (photo, "-o", tmp_path / "out.mp4") if command == "generate" else ()
     with pytest.raises(SystemExit) as exit_:
-        cli("generate", photo, "-o", tmp_path / "out.mp4", "--seed", "99999999999999999999999")
-    assert exit_.value.code == 2 and "--seed" in capsys.readouterr().err
+        cli(command, *args, option, value)
+    assert exit_.value.code == 2 and f"argument {option}" in capsys.readouterr().err
 
 
 def test_an_output_that_is_a_folder_is_refused_before_loading(cli, photo, tmp_path, never_loads):

@@ -105,3 +105,26 @@ def test_the_recipe_configs_are_valid(path):
 
 def test_the_shipped_recipe_has_its_configs():
     assert {p.name for p in SHIPPED_CONFIGS} == {"autoencoder.yaml", "denoiser.yaml", "denoiser-guide.yaml"}
+
+
+def test_a_config_takes_its_bases_keys_and_replaces_whole_values(tmp_path):
+    (tmp_path / "base.yaml").write_text("pipeline: m\noutput_dir: runs/a\nlearning_rate: 1e-4\n"
+                                        "stages: [{steps: 5, latent_cache: c}]\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mid.yaml").write_text("base: ../base.yaml\noutput_dir: runs/b\n")
+    (tmp_path / "sub" / "top.yaml").write_text("base: mid.yaml\nstages: [{steps: 7, latent_cache: d}]\n")
+    config = load_config(tmp_path / "sub" / "top.yaml")
+    assert config.output_dir == "runs/b" and config.learning_rate == 1e-4  # from mid, from base
+    assert [(s.steps, s.latent_cache) for s in config.stages] == [(7, "d")]  # the list replaced, not merged
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "base: a.yaml\n"}, "leads back to itself"),
+    ({"a.yaml": "base: missing.yaml\n"}, "configuration file not found"),
+    ({"a.yaml": "base: [b.yaml]\n"}, "base: must be a path"),
+])
+def test_a_bad_base_is_named(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "a.yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -82,6 +83,9 @@ def test_regression_brings_the_one_step_student_to_the_teachers_result(model_dir
     undistilled.register_to_config(default_sigmas=[1.0])  # the teacher itself, one step
     before, after = one_step_error(undistilled, TeacherPairs(pairs)), one_step_error(student, TeacherPairs(pairs))
     assert after < 0.3 * before, (before, after)
+    # the student's folder carries the teacher, unchanged, for `--steps N` (`keep_teacher`)
+    for (name, kept), original in zip(student.teacher.state_dict().items(), undistilled.denoiser.state_dict().values()):
+        assert torch.equal(kept, original), name
 
 
 def test_resume_after_a_kill_reaches_the_same_weights_with_every_loss(model_dir, latent_cache, pairs, tmp_path,
@@ -118,6 +122,7 @@ BASE = {"teacher": "model", "output_dir": "run", "stages": [{"steps": 5, "latent
     ({"regression": {"weight": 0}}, "regression.weight: must be above 0"),
     ({"adversarial": {"wieght": 0.1}}, "adversarial.wieght: unknown key"),
     ({"adversarial": {"blocks": []}}, "adversarial.blocks: block indices from 0, at least one"),
+    ({"adversarial": {"learning_rate": 0}}, "adversarial.learning_rate: must be above 0"),
     ({"distribution_matching": {"fake_updates": 0}}, "distribution_matching.fake_updates: must be at least 1"),
     ({"distribution_matching": {}, "gradient_accumulation_steps": 2}, "gradient_accumulation_steps: must be 1"),
     ({"stages": [{"steps": 5, "latent_cache": "cache"}]}, "stages[0].pairs: required"),
@@ -140,10 +145,28 @@ def test_what_only_the_teacher_and_the_pairs_can_tell_is_refused_before_training
         train(make_config(model_dir, latent_cache, tmp_path / "no-pairs", tmp_path / "c"))
 
 
+def test_every_distillation_config_is_valid_and_each_table_row_changes_only_its_own_keys():
+    # docs/distillation.md's recipe runs these: a typo would surface only after the teacher's pairs.
+    for path in sorted(CONFIGS.rglob("*.yaml")):
+        load_config(path, DistillConfig)
+    shipped = load_config(CONFIGS / "shipped-2step.yaml", DistillConfig)
+    rows = {path.stem: load_config(path, DistillConfig) for path in sorted((CONFIGS / "table").glob("*.yaml"))}
+    losses = {name: {k for k in ("adversarial", "distribution_matching") if getattr(row, k) is not None}
+              for name, row in rows.items()}
+    assert losses == {"1step-regression": set(), "1step-regression-adversarial": {"adversarial"},
+                      "1step-regression-dm": {"distribution_matching"},
+                      "1step-all": {"adversarial", "distribution_matching"}}
+    own = {"output_dir", "student_sigmas", "adversarial", "distribution_matching", "stages"}
+    for name, row in rows.items():
+        assert row.student_sigmas == [1.0] and row.output_dir == f"runs/distill/{name}"
+        assert [dataclasses.replace(s, steps=0) for s in row.stages] == \
+            [dataclasses.replace(s, steps=0) for s in shipped.stages], name  # the same teacher pairs
+        assert {k: v for k, v in vars(row).items() if k not in own} == \
+            {k: v for k, v in vars(shipped).items() if k not in own}, name  # the same pairs, steps and settings
+
+
 def test_the_270m_configuration_runs_a_step_with_the_tiny_model_through_the_cli(cli, model_dir, latent_cache,
                                                                                 tmp_path):
-    for name in ("270m-2step.yaml", "shipped-2step.yaml"):
-        load_config(CONFIGS / name, DistillConfig)  # every key the shipped configurations give is checked
     config = yaml.safe_load((CONFIGS / "270m-2step.yaml").read_text())
     stage = {**config["stages"][0], "steps": 1, "batch_size": 2, "latent_cache": str(latent_cache),
              "pairs": str(tmp_path / "pairs")}
@@ -161,7 +184,8 @@ def test_the_270m_configuration_runs_a_step_with_the_tiny_model_through_the_cli(
     assert result.returncode == 0, result.stderr[-3000:]
     assert all(f"{loss}=" in result.stderr for loss in ("regression", "adversarial", "distribution_matching",
                                                         "fake_score", "discriminator"))  # every loss in the progress bar
-    assert MobileI2VPipeline.from_pretrained(tmp_path / "run" / "final").config.default_sigmas == [1.0, 0.5]
+    student = MobileI2VPipeline.from_pretrained(tmp_path / "run" / "final")
+    assert student.config.default_sigmas == [1.0, 0.5] and student.teacher is None  # the config's keep_teacher: false
 
 
 def test_a_camera_teacher_is_distilled_with_each_clips_camera_move(model_dir, latent_cache, tmp_path):
@@ -235,3 +259,12 @@ def test_a_guided_teacher_is_distilled_with_each_clips_guide(model_dir, clips_fi
     assert len(targets) == 2 and all(guide_space(target, "teacher_latents") for target in targets)
     assert sum(guide_space(x, "latents") for x in features) == 2  # the real data of each step's discriminator
     assert MobileI2VPipeline.from_pretrained(final).denoiser.config.camera_guide
+
+
+def test_each_critic_learns_at_its_own_rate(model_dir, latent_cache, pairs, tmp_path):
+    config = make_config(model_dir, latent_cache, pairs, tmp_path / "run", critic_learning_rate=2e-4,
+                         adversarial={"head_channels": 16, "learning_rate": 3e-3}, distribution_matching={})
+    trainer = DistillTrainer(config_from_dict(config, DistillConfig), log=lambda m: None)
+    rates = {name: optimizer.param_groups[0]["lr"] for name, (_, optimizer) in trainer.critics.items()}
+    assert rates == {"fake_score": 2e-4, "discriminator": 3e-3}
+    assert trainer.optimizer.param_groups[0]["lr"] == 1e-3  # the student's own

@@ -69,7 +69,8 @@ class Choices:
         lengths = {geometry.usable_frames(1 + round(m * (default_frames - 1))) for m in LENGTH_MULTIPLES}
         frame_counts = sorted(n for n in lengths if n > 1)  # usable_frames rounds down; 1 frame is a still
         cameras = ("random", *CAMERA_MOVES) if pipe.uses_camera else ()
-        return cls(tuple(sizes), tuple(frame_counts), default_frames, DEFAULT_STEPS, _PIPELINE_DEFAULTS["motion_score"],
+        own_steps = pipe.sampling_schedule()[0]  # a distilled student's σ list, else DEFAULT_STEPS
+        return cls(tuple(sizes), tuple(frame_counts), default_frames, own_steps, _PIPELINE_DEFAULTS["motion_score"],
                    max_steps=2 * DEFAULT_STEPS, cameras=cameras)
 
     def check(self, height: int, width: int, num_frames: int, steps: int, motion: float, seed: int,
@@ -141,8 +142,9 @@ def animate(pipe: MobileI2VPipeline, choices: Choices, photo: str | Path, out_di
         return {}
 
     report(0.0, "encoding the photo")
+    own = pipe.config.default_sigmas is not None and steps == len(pipe.config.default_sigmas)
     out = pipe(image, motion_score=motion, camera=camera, num_frames=num_frames, height=height, width=width,
-               num_inference_steps=steps, generator=torch.Generator().manual_seed(seed), progress=False,
+               num_inference_steps=None if own else steps,  # a student's own σ list; other counts: its teacher generator=torch.Generator().manual_seed(seed), progress=False,
                callback_on_step_end=step_done)
     move = out.cameras[0] if out.cameras else None
     path = out_dir / f"{Path(photo).stem}-seed{seed}-motion{motion:g}{'-' + move if move else ''}.mp4"

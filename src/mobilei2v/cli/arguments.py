@@ -35,3 +35,26 @@ def add_dtype(parser: argparse.ArgumentParser) -> None:
                         help="precision of every model part: auto (the default) picks bf16 where the CPU or GPU "
                              "multiplies bf16 natively (AMX, AVX-512 BF16) and fp32 elsewhere, where bf16 is "
                              "about 10x slower; the choice and its reason are printed")
+
+
+def steps(text: str) -> int:
+    """A number of sampling steps: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def add_schedule(parser: argparse.ArgumentParser) -> None:
+    """`--steps N` and `--sigmas S...`, the sampling schedule of every command that samples
+    (`MobileI2VPipeline.sampling_schedule` and `denoiser_for`)."""
+    parser.add_argument("--steps", type=steps, default=None,
+                        help="Euler steps of the scheduler's shifted schedule (default: the model's own sigma list "
+                             "when it was distilled, else 30). A distilled model that carries its teacher samples "
+                             "an explicit step count with the teacher")
+    parser.add_argument("--sigmas", type=float, nargs="+", default=None,
+                        help="explicit decreasing noise levels, one per step, for a distilled model's own network; "
+                             "overrides --steps")

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..diffusion.sampler import check_sigmas
 from ..io.files import atomic_output, check_output
 from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_motion_scores
-from .arguments import HelpFormatter, add_dtype, seed
+from .arguments import HelpFormatter, add_dtype, add_schedule, seed
 
 
 def add_parser(commands) -> None:
@@ -30,9 +30,7 @@ def add_parser(commands) -> None:
     p.add_argument("--photos", type=int, default=None, help="use only the first N held-out photos (default: all 15)")
     p.add_argument("--scores", type=float, nargs="+", default=None,
                    help="requested motion scores of the sweep (default: 0.5 1 2 3 4 6)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="Euler steps (default: the model's own sigma list when it was distilled, else 30)")
-    p.add_argument("--sigmas", type=float, nargs="+", default=None, help="explicit noise levels (overrides --steps)")
+    add_schedule(p)
     p.add_argument("--frames", type=int, default=17, help="frames per video (k·t+1, t the VAE's temporal compression)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (pan directions and sampling noise)")
     p.add_argument("--json", type=Path, default=None, help="also write every figure and per-video measure here")

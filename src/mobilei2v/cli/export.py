@@ -24,7 +24,9 @@ def add_parser(commands) -> None:
     p.add_argument("--height", type=int, default=None, help="video height (default: the model's)")
     p.add_argument("--width", type=int, default=None, help="video width (default: the model's)")
     p.add_argument("--frames", type=int, default=17, help="number of frames (the model's frame rule)")
-    p.add_argument("--steps", type=int, default=30, help="Euler steps of the σ list written to export.json")
+    p.add_argument("--steps", type=int, default=None,
+                   help="Euler steps of the σ list written to export.json (default: the model's own: a distilled "
+                        "student's σ list, else 30). A student that carries its teacher exports the teacher for it")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
                    help="fp16: Core ML keeps the norms' statistics in fp32; ONNX and ExecuTorch trace in fp16")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")

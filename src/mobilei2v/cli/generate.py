@@ -14,7 +14,7 @@ from ..io.video import VIDEO_SUFFIXES, check_fps, write_video
 from ..measures.motion import CAMERA_MOVES
 from ..models.geometry import LatentGeometry
 from ..pipeline import SHIPPED_MODEL, MobileI2VPipeline, check_fits_in_memory, check_motion_scores
-from .arguments import HelpFormatter, add_dtype, seed
+from .arguments import HelpFormatter, add_dtype, add_schedule, seed
 
 # --runtime of an export folder → the name printed with the video
 EXPORT_RUNTIMES = {"onnx": "onnxruntime", "executorch": "ExecuTorch"}
@@ -39,11 +39,7 @@ def add_parser(commands) -> None:
                         f"{', '.join(CAMERA_MOVES)}; or 4 numbers PAN_X,PAN_Y,ZOOM,ROLL (only their direction "
                         "counts: --motion says how far); any lets the model choose, or for a guided model picks as "
                         "the default does (default: a pan or zoom picked by --seed)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="Euler steps of the scheduler's shifted schedule (default: the model's own sigma list when "
-                        "it was distilled, else 30)")
-    p.add_argument("--sigmas", type=float, nargs="+", default=None,
-                   help="explicit decreasing noise levels, one per step (a distilled model's); overrides --steps")
+    add_schedule(p)
     p.add_argument("--frames", type=int, default=None,
                    help="number of frames: k·t+1 for a VAE that compresses time t× (8k+1 for LTX-Video's) "
                         "(default: 17, or the export's)")
@@ -79,8 +75,6 @@ def run(args: argparse.Namespace) -> int:
         check_fps(args.fps, "--fps")
     if args.sigmas:
         check_sigmas(args.sigmas)
-    elif args.steps is not None and args.steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {args.steps}")
     image = load_image(args.image)
     if (args.runtime != "torch") != (args.export_dir is not None):
         raise ValueError(f"--runtime {'|'.join(EXPORT_RUNTIMES)} and --export-dir go together")

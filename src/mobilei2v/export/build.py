@@ -33,9 +33,10 @@ def require(runtime: str) -> None:
 
 def export_model(model: str | Path, output: str | Path, runtime: str, height: int | None = None,
                  width: int | None = None, num_frames: int = 17, precision: str = "fp32",
-                 num_inference_steps: int = 30, overwrite: bool = False, attention: str | None = None) -> dict:
+                 num_inference_steps: int | None = None, overwrite: bool = False, attention: str | None = None) -> dict:
     """Export the model folder `model` for `runtime` ("onnx", "coreml", "executorch") into the folder
-    `output`; returns the manifest. Nothing is left at `output` if any step fails."""
+    `output`; returns the manifest. Nothing is left at `output` if any step fails. The σ list and the denoiser
+    are those a pipeline call with `num_inference_steps` samples with (`MobileI2VPipeline.denoiser_for`)."""
     if runtime not in FORMATS:
         raise ValueError(f"unknown format {runtime!r}: choose from {', '.join(FORMATS)}")
     if precision not in PRECISIONS:
@@ -43,6 +44,8 @@ def export_model(model: str | Path, output: str | Path, runtime: str, height: in
     check_output(output, overwrite)
     require(runtime)
     pipe = MobileI2VPipeline.from_pretrained(model, dtype="fp32")  # --precision casts the programs
+    if pipe.denoiser_for(num_inference_steps) is pipe.teacher:
+        pipe = pipe.with_denoiser(pipe.teacher, default_sigmas=None)
     height, width = height or pipe.config.default_height, width or pipe.config.default_width
     suffix, _, default_attention = FORMATS[runtime]
     attention = attention or default_attention

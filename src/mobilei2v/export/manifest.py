@@ -31,9 +31,10 @@ GUIDE_FILMING = ("move = camera_moves[name] (4 numbers: pan x, pan y, zoom, roll
 
 
 def make_manifest(pipe: MobileI2VPipeline, stages: dict[str, Stage], files: dict[str, str], *, runtime: str,
-                  precision: str, height: int, width: int, num_frames: int, num_inference_steps: int,
+                  precision: str, height: int, width: int, num_frames: int, num_inference_steps: int | None,
                   attention: str) -> dict:
-    scheduler = step_schedule(pipe.scheduler, num_inference_steps)
+    num_inference_steps, sigmas = pipe.sampling_schedule(num_inference_steps)
+    scheduler = step_schedule(pipe.scheduler, num_inference_steps, sigmas)
     geometry = pipe.geometry
     return {
         "format": runtime,

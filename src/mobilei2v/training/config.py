@@ -162,6 +162,7 @@ class DistillStage:
     latent_cache: str
     pairs: str
     batch_size: int = 1
+    clips: int | None = None  # distil on this many of the cache's clips, drawn at random with the seed (default: all)
 
 
 @dataclass
@@ -180,6 +181,9 @@ class AdversarialLoss:
     # (3, 7, 11 and 15 of the 270m's 16)
     blocks: list[int] | None = None
     head_channels: int = 256
+    # the heads' own learning rate (default: critic_learning_rate): they start from scratch, unlike the
+    # fake-score model, and at the student's rate they stayed at chance (docs/distillation.md)
+    learning_rate: float | None = None
 
 
 @dataclass
@@ -204,6 +208,8 @@ class DistillConfig(LoopConfig):
     adversarial: AdversarialLoss | None = None
     distribution_matching: DistributionMatchingLoss | None = None
     critic_learning_rate: float | None = None  # the fake-score model and discriminator heads (default: learning_rate)
+    # the student's folder carries the teacher's denoiser, which samples when a user asks for a number of steps
+    keep_teacher: bool = True
     optimizer: Literal["came", "adamw"] = "adamw"
     learning_rate: float = 1e-5
     weight_decay: float = 0.0
@@ -349,6 +355,8 @@ def _validate_distill(config: DistillConfig) -> None:
     for i, stage in enumerate(config.stages):
         if Path(stage.pairs).resolve() == Path(stage.latent_cache).resolve():
             raise ConfigError(f"stages[{i}].pairs: a folder of its own, not the latent cache")
+        if stage.clips is not None and stage.clips < 1:
+            raise ConfigError(f"stages[{i}].clips: must be at least 1 (leave it out for every clip), got {stage.clips}")
     try:
         check_sigmas(config.student_sigmas)
     except ValueError as err:
@@ -374,6 +382,8 @@ def _validate_distill(config: DistillConfig) -> None:
                               f"{config.adversarial.blocks}")
         if config.adversarial.head_channels < 1:
             raise ConfigError("adversarial.head_channels: must be at least 1")
+        if config.adversarial.learning_rate is not None and not config.adversarial.learning_rate > 0:
+            raise ConfigError(f"adversarial.learning_rate: must be above 0, got {config.adversarial.learning_rate}")
     if config.distribution_matching is not None and config.distribution_matching.fake_updates < 1:
         raise ConfigError("distribution_matching.fake_updates: must be at least 1")
     if (config.adversarial or config.distribution_matching) and config.gradient_accumulation_steps != 1:
@@ -398,15 +408,27 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def load_config(path: str | Path, kind: type[LoopConfig] = TrainConfig) -> LoopConfig:
     """Read and check a YAML training configuration of `kind` (TrainConfig, DecoderTrainConfig or
-    DistillConfig)."""
-    path = Path(path)
+    DistillConfig). A file may name another as `base:` (a path relative to itself): it holds the base's
+    keys, each one it gives replacing the base's whole value (`adversarial: null` turns a loss off)."""
+    return config_from_dict(_read_yaml(Path(path), ()), kind)
+
+
+def _read_yaml(path: Path, including: tuple[Path, ...]) -> dict:
+    """`path`'s mapping with its `base:` chain resolved; `including`: the files that led here."""
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
+    if path.resolve() in including:
+        raise ConfigError(f"{including[-1]}: base: {path} leads back to itself")
     try:
         data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    return config_from_dict(data, kind)
+    if not isinstance(data, dict) or "base" not in data:
+        return data  # config_from_dict names what is wrong with a non-mapping
+    base = data.pop("base")
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base: must be a path to another configuration, got {base!r}")
+    return {**_read_yaml(path.parent / base, (*including, path.resolve())), **data}
 
 
 def config_from_dict(data: dict, kind: type[LoopConfig] = TrainConfig) -> LoopConfig:

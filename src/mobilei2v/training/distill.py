@@ -48,7 +48,7 @@ def load_teacher(config: DistillConfig) -> MobileI2VPipeline:
 def stage_settings(config: DistillConfig, pipe: MobileI2VPipeline, stage: DistillStage) -> dict:
     """The pair settings (`distill.pairs.pair_settings`) this configuration needs for `stage`."""
     return pair_settings(config.teacher, pipe.scheduler, stage.latent_cache, config.teacher_steps,
-                         config.pairs_per_clip, config.seed)
+                         config.pairs_per_clip, config.seed, config.mixed_precision, stage.clips)
 
 
 def prepare(config: DistillConfig, log=print, progress: bool = True) -> None:
@@ -105,7 +105,11 @@ class DistillTrainer(TrainingLoop):
                 if model is not None:
                     model.enable_gradient_checkpointing()
         self.residual = self.teacher.config.reference_residual
-        super().__init__(config, student, log, critics=critics, critic_learning_rate=config.critic_learning_rate)
+        critic_rate = config.learning_rate if config.critic_learning_rate is None else config.critic_learning_rate
+        rates = {"fake_score": critic_rate, "discriminator": critic_rate}
+        if config.adversarial is not None and config.adversarial.learning_rate is not None:
+            rates["discriminator"] = config.adversarial.learning_rate
+        super().__init__(config, student, log, critics=critics, critic_learning_rates=rates)
         self.teacher.to(self.accelerator.device)
 
     def dataset(self, stage: DistillStage) -> Dataset:
@@ -183,7 +187,9 @@ class DistillTrainer(TrainingLoop):
         return total
 
     def export(self) -> None:
-        """The EMA student in the teacher's pipeline, with its σ list as the model's default, to `final_dir`."""
-        student = self.pipe.with_denoiser(self.ema_copy(), default_sigmas=self.config.student_sigmas)
+        """The EMA student in the teacher's pipeline, with its σ list as the model's default (and the teacher,
+        `keep_teacher`), to `final_dir`."""
+        student = self.pipe.with_denoiser(self.ema_copy(), teacher=self.teacher if self.config.keep_teacher else None,
+                                          default_sigmas=self.config.student_sigmas)
         with atomic_output(self.final_dir, overwrite=True, directory=True) as tmp:
             student.save_pretrained(tmp)

@@ -72,7 +72,7 @@ class TrainingLoop:
 
     `critics` are modules trained beside the model against their own losses (a distilled student's
     fake-score model and discriminator, docs/distillation.md): each has its own optimizer at a constant
-    `critic_learning_rate` (default: the model's), no EMA, and is checkpointed with the model. The
+    learning rate (`critic_learning_rates[name]`; default: the model's), no EMA, and is checkpointed with the model. The
     subclass's `update_critics(batch)` runs before each batch's `loss` and steps them with `critic_step`.
     A critic steps once per micro-batch, so a loop with critics needs `gradient_accumulation_steps` 1
     (the configuration refuses more). `record(name, value)` adds a named value (a part of a loss) to the
@@ -80,7 +80,8 @@ class TrainingLoop:
     """
 
     def __init__(self, config: LoopConfig, model: torch.nn.Module, log=print,
-                 critics: dict[str, torch.nn.Module] | None = None, critic_learning_rate: float | None = None):
+                 critics: dict[str, torch.nn.Module] | None = None,
+                 critic_learning_rates: dict[str, float] | None = None):
         self.config = config
         self.log = log
         self.output_dir = Path(config.output_dir)
@@ -104,7 +105,7 @@ class TrainingLoop:
         self.critics: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]] = {}
         for name, critic in (critics or {}).items():
             critic.train()
-            learning_rate = config.learning_rate if critic_learning_rate is None else critic_learning_rate
+            learning_rate = (critic_learning_rates or {}).get(name, config.learning_rate)
             critic_optimizer = make_optimizer(config.optimizer, critic.parameters(), learning_rate, config.weight_decay)
             self.critics[name] = self.accelerator.prepare(critic, critic_optimizer)
         self._records: dict[str, list[torch.Tensor]] = {}
