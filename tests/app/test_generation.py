@@ -56,6 +56,7 @@ def test_a_students_page_starts_at_its_own_steps_and_other_counts_run_its_teache
         animate(pipe, choices, photo, tmp_path, steps=2, **settings)
         animate(pipe, choices, photo, tmp_path, steps=3, **settings)
     assert [c.kwargs["num_inference_steps"] for c in call.call_args_list] == [None, 3]  # its σ list; the teacher
+    assert all(c.kwargs["generator"].initial_seed() == 1 and c.kwargs["progress"] is False for c in call.call_args_list)
 
 
 def write_text(path, text="these are notes, not a photo\n"):

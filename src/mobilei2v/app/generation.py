@@ -142,10 +142,11 @@ def animate(pipe: MobileI2VPipeline, choices: Choices, photo: str | Path, out_di
         return {}
 
     report(0.0, "encoding the photo")
+    # a distilled student's own step count samples its σ list; any other count, its teacher (`denoiser_for`)
     own = pipe.config.default_sigmas is not None and steps == len(pipe.config.default_sigmas)
     out = pipe(image, motion_score=motion, camera=camera, num_frames=num_frames, height=height, width=width,
-               num_inference_steps=None if own else steps,  # a student's own σ list; other counts: its teacher generator=torch.Generator().manual_seed(seed), progress=False,
-               callback_on_step_end=step_done)
+               num_inference_steps=None if own else steps, generator=torch.Generator().manual_seed(seed),
+               progress=False, callback_on_step_end=step_done)
     move = out.cameras[0] if out.cameras else None
     path = out_dir / f"{Path(photo).stem}-seed{seed}-motion{motion:g}{'-' + move if move else ''}.mp4"
     write_video(path, out.frames[0], pipe.config.frame_rate, overwrite=True)
