@@ -141,9 +141,9 @@ class MobileI2VPipeline(DiffusionPipeline):
     def compile(self, stages: Sequence[str] = ("denoiser",), backend: str | Callable = "inductor",
                 report: Callable[[str], None] = tqdm.write) -> list[str]:
         """Compile the model parts of `stages` with torch.compile, in place: "denoiser" (and a student's
-        teacher), "encoder" (the VAE's), "decoder" (both decoders; a call compiles the one it uses). Nothing is compiled yet: each part
-        compiles on its first call at each input shape, which waits for it, and says so through `report`
-        with the seconds it took (`mobilei2v.compilation`); later calls at that shape reuse it. A part
+        teacher), "encoder" (the VAE's), "decoder" (both decoders; a call compiles the one it uses). Nothing
+        is compiled yet: each part compiles on its first call at each input shape, which waits for it, and
+        says so through `report` with the seconds it took (`mobilei2v.compilation`); later calls at that shape reuse it. A part
         torch.compile cannot compile raises `CompileError` on that call. Returns the names of the parts
         compiled. Only the denoiser by default: it runs once per step, and it is the part that gained in
         docs/performance.md, where the encoder gained too little to repay its compile and the light decoder

@@ -3,17 +3,18 @@
 A pair folder holds, for every clip of a latent cache (`mobilei2v data encode`), `pairs_per_clip` pairs:
 Gaussian noise and the teacher's Euler ODE result from it, beside the clip's conditions and real latents.
 - `index.json`: the settings every pair shares (the teacher's folder, its steps, σ-schedule shift and
-  precision, the cache and its clip count, the subset of its clips, pairs per clip, seed), the shard size and the number of pairs. It is written
-  before the first shard, so a re-run with other settings is refused rather than mixed in.
+  precision, the cache and its clip count, the subset of its clips, pairs per clip, seed), the shard size
+  and the number of pairs. It is written before the first shard, so a re-run with other settings is
+  refused rather than mixed in.
 - `shard-00000.safetensors`, ...: shard s holds pairs s·S to (s + 1)·S − 1 as tensors `K.noise` and
   `K.teacher` (C, T', H', W') (the teacher's result as the sampler returns it: latents a decoder takes),
   `K.latents` (the real clip), `K.reference` (C, 1, H', W') and `K.motion_score` (0-d), for a teacher
   with a camera condition `K.camera` (4,), the clip's camera move, and for a teacher with `camera_guide`
   `K.guide` (C, T', H', W'), the clip's guide from the cache; K the pair's number.
 Pair k belongs to clip k // pairs_per_clip of the stage's clips (`stage_clips`: all of the cache's, or a
-seeded random subset), and its noise comes from a generator seeded with seed + k: a
-shard's content does not depend on which shards exist already, so a re-run makes only the missing ones
-(each written atomically) and ends with exactly what an uninterrupted run would have written.
+seeded random subset), and its noise comes from a generator seeded with seed + k: a shard's content does
+not depend on which shards exist already, so a re-run makes only the missing ones (each written
+atomically) and ends with exactly what an uninterrupted run would have written.
 """
 
 from __future__ import annotations

@@ -72,8 +72,8 @@ class TrainingLoop:
 
     `critics` are modules trained beside the model against their own losses (a distilled student's
     fake-score model and discriminator, docs/distillation.md): each has its own optimizer at a constant
-    learning rate (`critic_learning_rates[name]`; default: the model's), no EMA, and is checkpointed with the model. The
-    subclass's `update_critics(batch)` runs before each batch's `loss` and steps them with `critic_step`.
+    learning rate (`critic_learning_rates[name]`; default: the model's), no EMA, and is checkpointed with
+    the model. The subclass's `update_critics(batch)` runs before each batch's `loss` and steps them with `critic_step`.
     A critic steps once per micro-batch, so a loop with critics needs `gradient_accumulation_steps` 1
     (the configuration refuses more). `record(name, value)` adds a named value (a part of a loss) to the
     progress bar and the logs.
