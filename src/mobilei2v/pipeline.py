@@ -27,7 +27,7 @@ from .measures.motion import CAMERA_AXES, CAMERA_MOVES
 from .models.denoiser import MobileI2VDenoiser
 from .models.geometry import LatentGeometry
 from .models.light_decoder import LightDecoder
-from .models.registry import COMPONENTS, build, check_config, check_finite_weights
+from .models.registry import build, check_config, check_finite_weights
 from .models.vae import decode_latents, encode_video
 from .precision import dtype_name, resolve_dtype
 
