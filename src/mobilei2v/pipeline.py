@@ -173,16 +173,18 @@ class MobileI2VPipeline(DiffusionPipeline):
 
     @classmethod
     def assemble(cls, denoiser: str = "mobilei2v-270m", vae: str = "ltx-video", light_decoder: str | None = None,
-                 shift: float = DEFAULT_SHIFT, denoiser_options: dict | None = None, **config) -> MobileI2VPipeline:
+                 shift: float = DEFAULT_SHIFT, denoiser_options: dict | None = None, teacher: str | None = None,
+                 **config) -> MobileI2VPipeline:
         """A pipeline from parts, each a preset name (randomly initialised) or a saved model folder: the
         start of a training run, a model assembled from separately trained parts, or (all presets) a
         model to try the machinery with (its videos are noise). `denoiser_options` override the denoiser's
-        constructor arguments (`models.registry.build`)."""
+        constructor arguments (`models.registry.build`); `teacher`, a distilled student's teacher."""
         return cls(
             denoiser=build("denoiser", denoiser, **(denoiser_options or {})),
             vae=build("vae", vae),
             scheduler=make_scheduler(shift),
             light_decoder=build("light_decoder", light_decoder) if light_decoder else None,
+            teacher=build("denoiser", teacher, **(denoiser_options or {})) if teacher else None,
             **config,
         )
 

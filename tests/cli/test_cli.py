@@ -139,17 +139,20 @@ def test_init_model_writes_a_loadable_folder_atomically(capsys, tmp_path, photo)
 def test_init_model_from_trained_parts_in_fp16_with_an_untrained_vae_decoder(capsys, tmp_path, tiny_model_dir, photo):
     parts = Path(tiny_model_dir)
     folder = tmp_path / "half"
+    # (the tiny model's own denoiser as its "student's" teacher: the shipped model's last step, step 10)
     code, _, err = run(capsys, "init-model", folder, "--preset", parts / "denoiser", "--vae", parts / "vae",
                        "--light-decoder", parts / "light_decoder", "--untrained-vae-decoder", "--dtype", "fp16",
-                       "--height", 64, "--width", 96)
+                       "--height", 64, "--width", 96, "--teacher", parts / "denoiser", "--sigmas", 1.0, 0.5)
     assert code == 0, err
-    for part in ("denoiser", "vae", "light_decoder"):
-        full, half = (load_file(f / part / "diffusion_pytorch_model.safetensors") for f in (parts, folder))
+    for part, source in (("denoiser", "denoiser"), ("vae", "vae"), ("light_decoder", "light_decoder"),
+                         ("teacher", "denoiser")):
+        full, half = (load_file(f / p / "diffusion_pytorch_model.safetensors") for f, p in ((parts, source),
+                                                                                          (folder, part)))
         assert all(t.dtype == torch.float16 for t in half.values())
         assert all(torch.equal(half[k], full[k].half()) for k in full)
     pipe = MobileI2VPipeline.from_pretrained(folder)
-    assert pipe.denoiser.dtype == resolve_dtype("auto")[0]  # stored fp16, computed in this machine's choice
-    assert not pipe.config.vae_decoder_trained
+    assert pipe.denoiser.dtype == pipe.teacher.dtype == resolve_dtype("auto")[0]  # stored fp16, computed in auto's
+    assert not pipe.config.vae_decoder_trained and pipe.config.default_sigmas == [1.0, 0.5]
     code, _, err = run(capsys, "generate", photo, "-o", tmp_path / "x.mp4", "--model", folder, "--steps", 1,
                        "--frames", 9, "--decoder", "ltx")
     assert code == 2 and "untrained placeholder" in err

@@ -36,6 +36,11 @@ def add_parser(commands) -> None:
     p.add_argument("--untrained-vae-decoder", action="store_true",
                    help="the VAE's own decoder was never trained (train-decoder mode scratch): the model "
                         "decodes with the light decoder only and refuses the VAE decoder")
+    p.add_argument("--teacher", default=None,
+                   help="a distilled student's teacher (a denoiser folder of the same architecture): it samples "
+                        "when a user asks for --steps (docs/distillation.md)")
+    p.add_argument("--sigmas", type=float, nargs="+", default=None,
+                   help="the student's own noise levels, sampled by default (a distilled model's default_sigmas)")
     p.add_argument("--height", type=int, default=720, help="default output height")
     p.add_argument("--width", type=int, default=1280, help="default output width")
     p.add_argument("--seed", type=seed, default=0, help="initialisation seed")
@@ -63,14 +68,15 @@ def run(args: argparse.Namespace) -> int:
 
     torch.manual_seed(args.seed)
     pipe = MobileI2VPipeline.assemble(args.preset, args.vae, args.light_decoder,
-                                      denoiser_options=dict(args.denoiser_option),
+                                      denoiser_options=dict(args.denoiser_option), teacher=args.teacher,
                                       default_height=args.height, default_width=args.width,
-                                      vae_decoder_trained=not args.untrained_vae_decoder)
+                                      vae_decoder_trained=not args.untrained_vae_decoder, default_sigmas=args.sigmas)
     if args.dtype == "fp16":
-        for module in (pipe.denoiser, pipe.vae, pipe.light_decoder):
+        for module in (pipe.denoiser, pipe.vae, pipe.light_decoder, pipe.teacher):
             if module is not None:
                 torch.nn.Module.to(module, torch.float16)  # torch's `to`: diffusers' warns about fp32 modules
     with atomic_output(args.output, args.overwrite, directory=True) as tmp:
         pipe.save_pretrained(tmp)
-    print(f"wrote {args.output} (denoiser {args.preset}, VAE {args.vae}, light decoder {args.light_decoder})")
+    teacher = f", teacher {args.teacher}, own sigmas {args.sigmas}" if args.teacher or args.sigmas else ""
+    print(f"wrote {args.output} (denoiser {args.preset}, VAE {args.vae}, light decoder {args.light_decoder}{teacher})")
     return 0
