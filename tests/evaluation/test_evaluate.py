@@ -57,6 +57,12 @@ def test_evaluate_prints_the_table_and_writes_every_measure(capsys, tiny_model_d
     before = report_file.read_text()
     assert main(["evaluate", "--model", tiny_model_dir, *ARGS, "--json", str(report_file)]) == 2
     assert "exists" in capsys.readouterr().err and report_file.read_text() == before
+    # The generated set alone: the same figures for it, the references left out.
+    alone = tmp_path / "alone.json"
+    assert main(["evaluate", "--model", tiny_model_dir, *ARGS, "--generated-only", "--json", str(alone)]) == 0
+    assert "ground truth" not in capsys.readouterr().out
+    alone = json.loads(alone.read_text())
+    assert list(alone["videos"]) == ["generated"] and alone["videos"]["generated"] == report["videos"]["generated"]
 
 
 @pytest.mark.parametrize("args, message", [
