@@ -11,6 +11,7 @@ import pytest
 from mobilei2v import MobileI2VPipeline
 from mobilei2v.cli.main import main
 from mobilei2v.data.holdout import holdout_paths
+from mobilei2v.diffusion.sampler import step_schedule
 from mobilei2v.io.images import load_image
 from mobilei2v.io.model_folder import check_model_folder
 from mobilei2v.io.video import fit_frames, read_video
@@ -27,7 +28,8 @@ def shipped() -> MobileI2VPipeline:
 
 
 def test_the_shipped_folder_is_complete_and_under_50_mb():
-    check_model_folder(SHIPPED_MODEL, MobileI2VPipeline.__name__, MobileI2VPipeline.COMPONENTS)
+    # every part, the light decoder too (it decodes: the VAE's decoder is untrained); no teacher: not distilled
+    check_model_folder(SHIPPED_MODEL, MobileI2VPipeline.__name__, MobileI2VPipeline.COMPONENTS, ("teacher",))
     size = sum(f.stat().st_size for f in SHIPPED_MODEL.rglob("*") if f.is_file())
     assert size <= 50 * 2**20, size
 
@@ -37,6 +39,13 @@ def test_from_pretrained_without_a_path_loads_the_shipped_model(shipped):
     assert shipped.denoiser.config.attention_types.count("softmax") == 2  # the hybrid design
     with pytest.raises(ValueError, match="untrained placeholder"):
         shipped.decoder_for("ltx")
+
+
+def test_the_shipped_model_samples_its_own_two_step_schedule_and_30_steps_when_asked(shipped):
+    # Two steps of the denoiser's own shifted schedule: what `--steps 2` samples (docs/shipped-model.md, v4)
+    assert shipped.sampling_schedule() == (2, [1.0, 0.75])
+    assert [float(s) for s in step_schedule(shipped.scheduler, 2).sigmas[:-1]] == [1.0, 0.75]
+    assert shipped.sampling_schedule(30) == (30, None) and shipped.denoiser_for(30) is shipped.denoiser
 
 
 def test_generate_without_a_model_uses_the_shipped_one_and_resizes_any_image(capsys, tmp_path):

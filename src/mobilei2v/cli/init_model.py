@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                 torch.nn.Module.to(module, torch.float16)  # torch's `to`: diffusers' warns about fp32 modules
     with atomic_output(args.output, args.overwrite, directory=True) as tmp:
         pipe.save_pretrained(tmp)
-    teacher = f", teacher {args.teacher}, own sigmas {args.sigmas}" if args.teacher or args.sigmas else ""
-    print(f"wrote {args.output} (denoiser {args.preset}, VAE {args.vae}, light decoder {args.light_decoder}{teacher})")
+    extras = "".join(f", {name} {value}" for name, value in (("teacher", args.teacher), ("own sigmas", args.sigmas))
+                     if value is not None)
+    print(f"wrote {args.output} (denoiser {args.preset}, VAE {args.vae}, light decoder {args.light_decoder}{extras})")
     return 0
