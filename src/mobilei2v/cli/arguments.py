@@ -53,8 +53,8 @@ def add_schedule(parser: argparse.ArgumentParser) -> None:
     (`MobileI2VPipeline.sampling_schedule` and `denoiser_for`)."""
     parser.add_argument("--steps", type=steps, default=None,
                         help="Euler steps of the scheduler's shifted schedule (default: the model's own sigma list "
-                             "when it was distilled, else 30). A distilled model that carries its teacher samples "
-                             "an explicit step count with the teacher")
+                             "if it has one, as the shipped model (2 steps) and distilled students do, else 30). A "
+                             "distilled model that carries its teacher samples an explicit step count with the teacher")
     parser.add_argument("--sigmas", type=float, nargs="+", default=None,
                         help="explicit decreasing noise levels, one per step, for a distilled model's own network; "
                              "overrides --steps")
