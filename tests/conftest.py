@@ -4,6 +4,8 @@ tiny model folder and panning clips to train it on, and the CLI as a function.""
 
 from __future__ import annotations
 
+import copy
+
 import importlib.metadata
 from pathlib import Path
 
@@ -33,6 +35,17 @@ def make_tiny_pipeline(seed: int = 0, **config) -> MobileI2VPipeline:
 @pytest.fixture(scope="session")
 def tiny_pipeline() -> MobileI2VPipeline:
     return make_tiny_pipeline()
+
+
+@pytest.fixture(scope="session")
+def tiny_student(tiny_pipeline) -> MobileI2VPipeline:
+    """A distilled student's folder in memory: `tiny_pipeline`'s denoiser, perturbed (another network of the
+    same architecture), with that denoiser as its teacher and [1.0, 0.5] as its own σ list."""
+    student = copy.deepcopy(tiny_pipeline.denoiser)
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+    return tiny_pipeline.with_denoiser(student, teacher=tiny_pipeline.denoiser, default_sigmas=[1.0, 0.5])
 
 
 @pytest.fixture(scope="session")

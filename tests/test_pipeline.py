@@ -1,4 +1,3 @@
-import copy
 import shutil
 
 import numpy as np
@@ -215,16 +214,9 @@ def test_a_distilled_models_sigma_list_is_saved_and_sampled_by_default(tiny_pipe
         MobileI2VPipeline(**tiny_pipeline.components, default_sigmas=[0.5, 1.0])
 
 
-def test_a_student_that_carries_its_teacher_samples_a_step_count_with_the_teacher(tiny_pipeline, tmp_path, photo):
-    teacher = tiny_pipeline.denoiser
-    student = copy.deepcopy(teacher)
-    with torch.no_grad():
-        for p in student.parameters():
-            p.add_(0.05 * torch.randn_like(p))  # another network of the same architecture
-    folder = tmp_path / "student"
-    tiny_pipeline.with_denoiser(student, teacher=teacher, default_sigmas=[1.0, 0.5], default_height=64,
-                                default_width=96).save_pretrained(folder)
-    pipe = MobileI2VPipeline.from_pretrained(folder, dtype="fp32")
+def test_a_student_that_carries_its_teacher_samples_a_step_count_with_the_teacher(tiny_student, tmp_path, photo):
+    tiny_student.save_pretrained(tmp_path / "student")
+    pipe = MobileI2VPipeline.from_pretrained(tmp_path / "student", dtype="fp32")
     assert pipe.teacher is not None and pipe.config.default_sigmas == [1.0, 0.5]
     assert pipe.denoiser_for() is pipe.denoiser and pipe.denoiser_for(sigmas=[1.0]) is pipe.denoiser
     assert pipe.denoiser_for(30) is pipe.teacher
@@ -232,14 +224,15 @@ def test_a_student_that_carries_its_teacher_samples_a_step_count_with_the_teache
     def latents(pipe, **kwargs):
         return generate(pipe, photo, output_type="latent", **{"num_inference_steps": None, **kwargs}).frames
 
-    alone = lambda denoiser: tiny_pipeline.with_denoiser(denoiser, default_height=64, default_width=96)  # noqa: E731
+    alone = lambda denoiser: tiny_student.with_denoiser(denoiser, default_sigmas=None)  # noqa: E731
+    teacher, student = tiny_student.teacher, tiny_student.denoiser
     torch.testing.assert_close(latents(pipe, num_inference_steps=3), latents(alone(teacher), num_inference_steps=3))
     torch.testing.assert_close(latents(pipe), latents(alone(student), sigmas=[1.0, 0.5]))
     assert not torch.allclose(latents(pipe), latents(alone(teacher), sigmas=[1.0, 0.5]))
 
     other = MobileI2VDenoiser(**{**teacher.config, "camera_condition": True})
     with pytest.raises(ValueError, match="the teacher must be a denoiser of the student's architecture"):
-        tiny_pipeline.with_denoiser(student, teacher=other)
+        tiny_student.with_denoiser(student, teacher=other)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The web app's request handling without a browser: what it offers, what it refuses, what it writes."""
 
-import copy
 from types import SimpleNamespace
 from unittest.mock import patch
 
@@ -46,9 +45,8 @@ def test_frame_counts_follow_the_autoencoder_frame_rule(temporal, frame_counts):
         LatentGeometry(temporal=temporal).check(frames)
 
 
-def test_a_students_page_starts_at_its_own_steps_and_other_counts_run_its_teacher(tiny_pipeline, photo, tmp_path):
-    student = copy.deepcopy(tiny_pipeline.denoiser)
-    pipe = tiny_pipeline.with_denoiser(student, teacher=tiny_pipeline.denoiser, default_sigmas=[1.0, 0.5])
+def test_a_students_page_starts_at_its_own_steps_and_other_counts_run_its_teacher(tiny_student, photo, tmp_path):
+    pipe = tiny_student
     choices = Choices.for_pipeline(pipe)
     assert choices.default_steps == 2
     settings = {"motion": 2.0, "seed": 1, "height": 64, "width": 96, "num_frames": 9}

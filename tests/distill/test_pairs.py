@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mobilei2v import MobileI2VPipeline
-from mobilei2v.distill import pairs as pairs_module
 from mobilei2v.data.latent_cache import LatentCache
+from mobilei2v.distill import pairs as pairs_module
 from mobilei2v.distill.pairs import TeacherPairs, pair_settings, prepare_pairs, stage_clips
 from mobilei2v.models.denoiser import MobileI2VDenoiser
 from mobilei2v.models.presets import DENOISER_PRESETS
