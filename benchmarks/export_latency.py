@@ -7,6 +7,7 @@ latency per runtime against eager PyTorch. Median of --repeats after one warm-up
 
     python benchmarks/export_latency.py attention [--tokens 1024 2760 8192 16384] [--json out.json]
     python benchmarks/export_latency.py stages [--model DIR | --preset 270m] [--height H --width W --frames T]
+                                               [--only encoder decoder]
     python benchmarks/export_latency.py plot attention.json attention.png
 """
 
@@ -117,6 +118,8 @@ def stages(args) -> list[dict]:
     rows = []
     print(f"{width}x{height}x{args.frames}, fp32; ratio = eager PyTorch's time over the runtime's, same run")
     for name, stage in build_stages(pipe, height, width, args.frames).items():
+        if args.only and name not in args.only:
+            continue
         with tempfile.TemporaryDirectory() as folder:
             eager_ms = None
             for runtime, found in runners(stage, Path(folder), name).items():
@@ -164,6 +167,8 @@ def main() -> None:
     s.add_argument("--height", type=int)
     s.add_argument("--width", type=int)
     s.add_argument("--frames", type=int, default=17)
+    s.add_argument("--only", nargs="+", metavar="STAGE", help="measure only these stages (e.g. encoder decoder): "
+                   "at 720p a stage's three exports take minutes")
     for p in (a, s):
         p.add_argument("--repeats", type=int, default=3)
         p.add_argument("--json", type=Path, default=None)
