@@ -87,8 +87,11 @@ class MobileI2VPipeline(DiffusionPipeline):
         if light_decoder is not None and light_decoder.geometry != LatentGeometry.of(vae):
             raise ValueError(f"the light decoder inverts {light_decoder.geometry} but the VAE makes "
                              f"{LatentGeometry.of(vae)}: the parts do not fit")
-        architecture = lambda model: {k: v for k, v in model.config.items() if not k.startswith("_")}  # noqa: E731
-        if teacher is not None and architecture(teacher) != architecture(denoiser):  # (not where each was loaded from)
+        # The teacher stands in for the student (`denoiser_for`), so it takes and makes the same tensors: the same
+        # config, but for where each was loaded from and QK-norm, which distillation may give the student alone.
+        architecture = lambda model: {k: v for k, v in model.config.items()  # noqa: E731
+                                      if not k.startswith("_") and k != "softmax_qk_norm"}
+        if teacher is not None and architecture(teacher) != architecture(denoiser):
             raise ValueError("the teacher must be a denoiser of the student's architecture and switches: "
                              "their configs differ")
         self.register_modules(denoiser=denoiser, vae=vae, scheduler=scheduler, light_decoder=light_decoder,

@@ -53,14 +53,17 @@ def test_generate_runtime_onnx_writes_the_video(onnx_export, photo, tmp_path, cl
 def test_a_model_with_every_switch_makes_the_same_video_through_onnx(tmp_path, photo, assert_each_move_matches):
     """The small models' switches: the flow on differences from the reference (added back after the last
     step), the camera move as a fourth input of the denoiser, the reference's neighbourhood, each frame's
-    expected displacement."""
+    expected displacement, the softmax blocks' q/k norms."""
     torch.manual_seed(0)
     switches = {"camera_condition": True, "reference_residual": True, "reference_concat": True,
-                "reference_neighbourhood": True, "frame_motion_condition": True}
+                "reference_neighbourhood": True, "frame_motion_condition": True, "softmax_qk_norm": True}
     pipe = MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny", light_decoder="tiny", default_height=64,
                                       default_width=96, denoiser_options=switches)
     for modulation in (pipe.denoiser.camera_modulation, pipe.denoiser.frame_motion_modulation):
         torch.nn.init.normal_(modulation.proj.weight, std=0.1)  # as after training
+    for name, weight in pipe.denoiser.named_parameters():
+        if "attn.q_norm" in name or "attn.k_norm" in name:
+            torch.nn.init.normal_(weight, 1.0, 0.2)
     pipe.save_pretrained(tmp_path / "model")
     export_model(tmp_path / "model", tmp_path / "export", "onnx", height=64, width=96, num_frames=9,
                  num_inference_steps=3)

@@ -196,6 +196,29 @@ def test_camera_condition_starts_as_the_model_it_is_added_to_and_conditions_on_d
         plain(latents, t, motion, camera=pan)
 
 
+def test_softmax_qk_norm_makes_the_softmax_blocks_blind_to_the_scale_of_q_and_k(tmp_path):
+    """The norm's defining property: scaling q's and k's projections (as a few-step student's large updates
+    can) leaves the attention as it was, where without the norm the logits grow with the scale squared."""
+    torch.manual_seed(0)
+    build("denoiser", "mobilei2v-tiny").save_pretrained(tmp_path / "plain")
+    normed = build("denoiser", tmp_path / "plain", softmax_qk_norm=True)
+    plain = build("denoiser", tmp_path / "plain")
+    softmax = [i for i, kind in enumerate(normed.config.attention_types) if kind == "softmax"]
+    # the trained weights kept, the new norms at one, and only the softmax blocks have them
+    assert {n for n in normed.state_dict()} - set(plain.state_dict()) == {
+        f"blocks.{i}.attn.{q}_norm.weight" for i in softmax for q in "qk"}
+    assert all(torch.equal(normed.state_dict()[n], w) for n, w in plain.state_dict().items())
+    x, rope = torch.randn(2, 12, 48), normed.rope_tables((3, 2, 2))
+    for model, blind in ((normed, True), (plain, False)):
+        attention = model.blocks[softmax[0]].attn
+        with torch.no_grad():
+            before = attention(x, rope)
+            attention.qkv.weight[:96] *= 5  # the q and k rows (the bias is scaled too, below)
+            attention.qkv.bias[:96] *= 5
+            after = attention(x, rope)
+        assert torch.allclose(after, before, atol=1e-4) == blind
+
+
 def test_options_that_change_trained_weights_are_refused(tmp_path):
     build("denoiser", "mobilei2v-tiny").save_pretrained(tmp_path / "plain")
     with pytest.raises(ValueError, match="changes the shape of trained weights \\(x_embedder.weight"):

@@ -72,13 +72,18 @@ def one_step_error(pipe: MobileI2VPipeline, pairs: TeacherPairs) -> float:
     return torch.mean((out[:, :, 1:] - stack("teacher_latents")[:, :, 1:]) ** 2).item()
 
 
-def test_regression_brings_the_one_step_student_to_the_teachers_result(model_dir, latent_cache, pairs, tmp_path):
+@pytest.mark.parametrize("qk_norm", [False, True])
+def test_regression_brings_the_one_step_student_to_the_teachers_result(model_dir, latent_cache, pairs, tmp_path,
+                                                                       qk_norm):
     config = make_config(model_dir, latent_cache, pairs, tmp_path / "run", student_sigmas=[1.0], ema_decay=0.0,
-                         checkpoint_every=100, stages=[{"steps": 30, "latent_cache": str(latent_cache),
-                                                        "pairs": str(pairs), "batch_size": 4}])
+                         checkpoint_every=100, student_qk_norm=qk_norm,
+                         stages=[{"steps": 30, "latent_cache": str(latent_cache), "pairs": str(pairs),
+                                  "batch_size": 4}])
     final = train(config)
     student = MobileI2VPipeline.from_pretrained(final, dtype="fp32")
     assert student.config.default_sigmas == [1.0]  # saved with the model, and its default
+    # QK-norm is the student's alone: the teacher it carries is the teacher as it was
+    assert student.denoiser.config.softmax_qk_norm == qk_norm and not student.teacher.config.softmax_qk_norm
     undistilled = MobileI2VPipeline.from_pretrained(model_dir, dtype="fp32")
     undistilled.register_to_config(default_sigmas=[1.0])  # the teacher itself, one step
     before, after = one_step_error(undistilled, TeacherPairs(pairs)), one_step_error(student, TeacherPairs(pairs))

@@ -58,17 +58,28 @@ class LinearAttention(nn.Module):
 
 
 class SoftmaxAttention(nn.Module):
-    """Global softmax attention with 3-D RoPE through `scaled_dot_product_attention` (no q/k norm)."""
+    """Global softmax attention with 3-D RoPE through `scaled_dot_product_attention`.
 
-    def __init__(self, dim: int, num_heads: int):
+    The paper's softmax blocks have no q/k norm. `qk_norm_eps` adds one as the linear blocks have it (RMSNorm
+    over all D channels, before the head split): SANA-Sprint's QK-norm, which bounds the logits q·k/√d that
+    a few-step student's larger updates can otherwise blow up (docs/distillation.md).
+    """
+
+    def __init__(self, dim: int, num_heads: int, qk_norm_eps: float | None = None):
         super().__init__()
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim)
+        if qk_norm_eps is not None:
+            self.q_norm = RMSNorm(dim, qk_norm_eps)
+            self.k_norm = RMSNorm(dim, qk_norm_eps)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         B, N, D = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)  # 3 × (B, h, N, d)
+        q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D)
+        if hasattr(self, "q_norm"):
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = (t.view(B, N, self.num_heads, -1).transpose(1, 2) for t in (q, k, v))  # (B, h, N, d)
         q, k = apply_rope(q, rope), apply_rope(k, rope)
         # The authors cast q and k to fp32 for the softmax; SDPA's kernels accumulate the softmax in fp32
         # for half-precision inputs too, without materialising fp32 copies.

@@ -36,13 +36,13 @@ class DenoiserBlock(nn.Module):
     """x += gate·Attn(modulate(LN(x))); x += gate·FFN(modulate(LN(x))), modulation per latent frame."""
 
     def __init__(self, dim: int, num_heads: int, ffn_hidden: int, attention: str, norm_eps: float = 1e-6,
-                 linear_attention_eps: float = 1e-8, qk_norm_eps: float = 1e-5):
+                 linear_attention_eps: float = 1e-8, qk_norm_eps: float = 1e-5, softmax_qk_norm: bool = False):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=norm_eps)
         if attention == "linear":
             self.attn = LinearAttention(dim, num_heads, linear_attention_eps, qk_norm_eps)
         elif attention == "softmax":
-            self.attn = SoftmaxAttention(dim, num_heads)
+            self.attn = SoftmaxAttention(dim, num_heads, qk_norm_eps if softmax_qk_norm else None)
         else:
             raise ValueError(f"unknown attention kind {attention!r}: use 'linear' or 'softmax'")
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=norm_eps)

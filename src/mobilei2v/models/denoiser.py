@@ -97,7 +97,12 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
     What is left to learn is what the photo cannot say: what comes into view, and how the scene differs
     from a picture moved. The move is then the pipeline's to choose and the denoiser's to follow, not the
     denoiser's to invent: a small model trained briefly does not learn to move content across its 32-pixel
-    cells by itself (docs/shipped-model.md)."""
+    cells by itself (docs/shipped-model.md).
+
+    `softmax_qk_norm` (off in the paper's presets): the softmax blocks RMS-normalise q and k as the linear
+    blocks do (`SoftmaxAttention`), the paper's QK-norm for 1-step students. Unlike the switches above it
+    changes what a trained model computes: its norm weights start at one, but the normalisation itself is
+    new, so a model given it must be trained further (distillation does: `student_options`)."""
 
     _supports_gradient_checkpointing = True
 
@@ -121,6 +126,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         reference_neighbourhood: bool = False,
         frame_motion_condition: bool = False,
         camera_guide: bool = False,
+        softmax_qk_norm: bool = False,
     ):
         super().__init__()
         if hidden_size % num_heads or (hidden_size // num_heads) % 6:
@@ -151,7 +157,8 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
             nn.init.zeros_(self.frame_motion_modulation.proj.weight)
             nn.init.zeros_(self.frame_motion_modulation.proj.bias)
         self.blocks = nn.ModuleList(
-            DenoiserBlock(hidden_size, num_heads, ffn_hidden_size, kind, norm_eps, linear_attention_eps, qk_norm_eps)
+            DenoiserBlock(hidden_size, num_heads, ffn_hidden_size, kind, norm_eps, linear_attention_eps, qk_norm_eps,
+                          softmax_qk_norm)
             for kind in attention_types
         )
         self.final_layer = FinalLayer(hidden_size, in_channels, norm_eps)
@@ -161,8 +168,9 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
         """Take `other`'s trained weights, `other` being this denoiser without some of the switches that add
         weights: parameters of the same name and shape are copied; with `reference_neighbourhood` added,
         `other`'s reference columns of the input projection go to each neighbourhood's centre and the other
-        positions start at zero. What `other` lacks keeps this model's initialisation (zero modulations), so
-        the result computes what `other` did. ValueError for any other difference."""
+        positions start at zero. What `other` lacks keeps this model's initialisation (zero modulations, unit
+        norm weights), so the result computes what `other` did, except with `softmax_qk_norm` added.
+        ValueError for any other difference."""
         own, theirs = self.state_dict(), other.state_dict()
         unknown = set(theirs) - set(own)
         if unknown:

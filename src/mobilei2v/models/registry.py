@@ -51,8 +51,8 @@ def build(component: str, name: str | Path, **overrides: Any) -> ModelMixin:
     """A `component` ("denoiser", "vae" or "light_decoder"): randomly initialised from the preset `name`
     (with constructor `overrides`), or loaded from the saved folder `name` (a component folder, or a
     MobileI2V model folder holding one). Overrides of a saved denoiser may only add weights (switches such
-    as `camera_condition`): its weights are kept (`MobileI2VDenoiser.adopt_weights`) and the model computes
-    what it did until it is trained further."""
+    as `camera_condition`): its weights are kept (`with_options`) and the model computes what it did until
+    it is trained further (all but `softmax_qk_norm`, which changes it)."""
     if component not in COMPONENTS:
         raise ValueError(f"unknown component {component!r}; choose from: {', '.join(COMPONENTS)}")
     spec = COMPONENTS[component]
@@ -60,8 +60,14 @@ def build(component: str, name: str | Path, **overrides: Any) -> ModelMixin:
         kwargs = {**spec.presets[str(name)], **overrides}
         return spec.class_named(kwargs.pop("_class_name", None), f"preset {name!r}")(**kwargs)
     model = load(component, name)
-    if not overrides:
-        return model
+    return with_options(component, model, overrides, name) if overrides else model
+
+
+def with_options(component: str, model: ModelMixin, overrides: dict[str, Any], source: str | Path) -> ModelMixin:
+    """A new `component` like the trained `model` (from `source`, for messages) with constructor `overrides`,
+    keeping its weights (`adopt_weights`); ValueError for an option it does not have or one that would drop
+    or reshape trained weights."""
+    spec = COMPONENTS[component]
     unknown = set(overrides) - set(inspect.signature(type(model).__init__).parameters)
     if unknown:
         raise ValueError(f"a {spec.what} has no option {', '.join(sorted(unknown))}")
@@ -72,16 +78,7 @@ def build(component: str, name: str | Path, **overrides: Any) -> ModelMixin:
     try:
         changed.adopt_weights(model)  # the class knows how its switches grow its weights
     except ValueError as err:
-        raise ValueError(f"cannot give the {spec.what} in {name} {overrides}: {err}") from None
-    return changed.eval()
-    try:
-        _, unexpected = changed.load_state_dict(model.state_dict(), strict=False)
-    except RuntimeError as err:  # a parameter whose shape the overrides change
-        raise ValueError(f"cannot give the {spec.what} in {name} {overrides}: it changes trained weights' shapes "
-                         f"({str(err).splitlines()[-1].strip()})") from None
-    if unexpected:
-        raise ValueError(f"cannot give the {spec.what} in {name} {overrides}: it removes trained weights "
-                         f"({', '.join(unexpected[:3])}{', …' if len(unexpected) > 3 else ''})")
+        raise ValueError(f"cannot give the {spec.what} in {source} {overrides}: {err}") from None
     return changed.eval()
 
 

@@ -202,6 +202,9 @@ class DistillConfig(LoopConfig):
     teacher: str  # a MobileI2VPipeline folder: the frozen teacher; the student starts as a copy of its denoiser
     stages: list[DistillStage]
     student_sigmas: list[float] = field(default_factory=lambda: [1.0, 0.5])  # saved as the model's default_sigmas
+    # the paper's QK-norm for 1-step students: the student's softmax blocks RMS-normalise q and k too (the
+    # teacher's weights, norm weights at one; the normalisation is new, so the first steps relearn it)
+    student_qk_norm: bool = False
     teacher_steps: int = 30  # prepare: Euler steps of the teacher's own (shifted) σ schedule
     pairs_per_clip: int = 1  # prepare: noises per clip, each with its own teacher result
     regression: RegressionLoss | None = field(default_factory=RegressionLoss)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..diffusion.flow import noise_latents
+from ..diffusion.flow import logit_normal_sigmas, noise_latents
 from ..diffusion.loss import flow_matching_loss
 from ..distill.losses import (
     denoise,
@@ -33,6 +33,7 @@ from ..distill.losses import (
 from ..distill.pairs import CONDITIONS, TeacherPairs, pair_settings, prepare_pairs
 from ..io.files import atomic_output
 from ..models.discriminator import DiscriminatorHeads
+from ..models.registry import with_options
 from ..pipeline import MobileI2VPipeline
 from .config import ConfigError, DistillConfig, DistillStage
 from .trainer import TrainingLoop
@@ -85,7 +86,10 @@ class DistillTrainer(TrainingLoop):
     def __init__(self, config: DistillConfig, log=print):
         self.pipe = load_teacher(config)
         self.teacher = self.pipe.denoiser
-        student = copy.deepcopy(self.teacher).requires_grad_(True)
+        student = copy.deepcopy(self.teacher)
+        if config.student_qk_norm:
+            student = with_options("denoiser", student, {"softmax_qk_norm": True}, config.teacher)
+        student.requires_grad_(True)
         critics = {}
         if config.distribution_matching is not None:
             critics["fake_score"] = copy.deepcopy(self.teacher).requires_grad_(True)
@@ -152,8 +156,11 @@ class DistillTrainer(TrainingLoop):
                 self.record("fake_score", loss)
         if c.adversarial is not None:
             clip = flow_latents(batch["latents"], reference, self.residual, batch.get("guide"))  # real data
+            # Each real clip and the generated sample beside it are re-noised to the same σ': drawn apart, much
+            # of what tells a pair apart is how noisy each is, which says nothing about real or generated.
+            sigma = logit_normal_sigmas(x0.shape[0], device=x0.device)
             with torch.no_grad():
-                real, fake = (teacher_features(self.teacher, x, reference, motion, self.feature_blocks,
+                real, fake = (teacher_features(self.teacher, x, reference, motion, self.feature_blocks, sigma=sigma,
                                                conditions=conditions) for x in (clip, x0))
             # Real and generated in one pass of the heads: one forward per backward, as DDP expects.
             logits = self.critics["discriminator"][0]([torch.cat(both) for both in zip(real, fake)])
