@@ -64,11 +64,3 @@ def test_a_yaml_key_given_twice_is_refused(tmp_path):
     path.write_text("output_dir: a\npipeline: p\nlearning_rate: 1e-4\nlearning_rate: 1e-3\nstages: [{steps: 1}]\n")
     with pytest.raises(ConfigError, match="learning_rate.*twice"):
         load_config(path)
-
-
-def test_distributed_fsdp_is_refused_saying_why(tmp_path, clips_file):
-    path = tmp_path / "config.yaml"
-    path.write_text(f"output_dir: a\npipeline: p\ndistributed: fsdp\nstages: [{{steps: 1, videos: {clips_file}, "
-                    "height: 64, width: 64, num_frames: 9}]\n")
-    with pytest.raises(ConfigError, match="distributed: fsdp is not supported"):
-        load_config(path)

@@ -12,6 +12,7 @@ from unittest.mock import patch
 import pytest
 import torch
 import yaml
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from mobilei2v import MobileI2VDenoiser, MobileI2VPipeline
@@ -183,12 +184,33 @@ def test_the_270m_configuration_runs_a_step_with_the_tiny_model_through_the_cli(
     code, out, err = cli("distill", "prepare", "--config", path)
     assert code == 0, err
     assert "16 teacher pairs made" in out  # 8 clips × the configuration's 2 noises
-    # In a process of its own, as a run is: accelerate keeps one mixed-precision setting (bf16 here) per process.
-    result = subprocess.run([sys.executable, "-m", "mobilei2v.cli.main", "distill", "--config", str(path)],
-                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # As the configuration is run, under torchrun: here two processes on the CPU (gloo), FSDP sharding the
+    # student, the fake-score model and the heads between them; then one more step, resumed from the first's
+    # checkpoint, which holds each of them gathered whole.
+    def torchrun(*flags: str) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                                 "--master_port", "29519", "-m", "mobilei2v.cli.main", "distill", "--config", str(path),
+                                 *flags], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                timeout=600)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-30000:]
+        return result
+
+    result = torchrun()
+    assert "fsdp: 2 processes" in result.stdout
     assert all(f"{loss}=" in result.stderr for loss in ("regression", "adversarial", "distribution_matching",
                                                         "fake_score", "discriminator"))  # every loss in the progress bar
+    checkpoint = latest_checkpoint(tmp_path / "run")
+    assert {"model.safetensors", "fake_score-optimizer.safetensors", "discriminator.safetensors"} <= {
+        p.name for p in checkpoint.iterdir()}
+    # Every student weight had a gradient (AdamW keeps state only for those): with autocast's weight cache
+    # the bf16 copies made in the critics' no-gradient pass were reused, and the blocks' matrices had none.
+    with safe_open(checkpoint / "model.safetensors", "pt") as weights, \
+            safe_open(checkpoint / "model-optimizer.safetensors", "pt") as state:
+        assert {key.rsplit(".", 1)[0] for key in state.keys()} == set(weights.keys())
+    config["stages"][0]["steps"] = 2
+    path.write_text(yaml.safe_dump(config))
+    assert "resumed from" in torchrun("--resume").stdout
+    assert latest_checkpoint(tmp_path / "run").name == "step-00000002"
     student = MobileI2VPipeline.from_pretrained(tmp_path / "run" / "final")
     assert student.config.default_sigmas == [1.0, 0.5] and student.teacher is None  # the config's keep_teacher: false
 

@@ -150,23 +150,60 @@ def test_nan_loss_stops_with_the_last_good_checkpoint(model_dir, clips_file, tmp
     assert not (run / "final").exists()
 
 
-def test_two_process_ddp_keeps_ranks_identical(model_dir, clips_file, tmp_path):
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump(make_config(model_dir, clips_file, tmp_path / "run")))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def torchrun(config: dict, tmp_path: Path, name: str, *flags: str) -> str:
+    """Train `config` in two processes (ddp_worker.py); what they printed."""
+    config_path = tmp_path / f"{name}.yaml"
+    config_path.write_text(yaml.safe_dump(config))
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-         str(HERE / "ddp_worker.py"), str(config_path), str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=300,
+         str(HERE / "ddp_worker.py"), str(config_path), str(tmp_path), *flags],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    rank0, rank1 = (load_file(tmp_path / f"rank{r}.safetensors") for r in (0, 1))
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def ddp_run(model_dir, clips_file, tmp_path_factory) -> Path:
+    """A two-process DDP run: its folder, with each rank's weights beside it."""
+    folder = tmp_path_factory.mktemp("ddp")
+    out = torchrun(make_config(model_dir, clips_file, folder / "run"), folder, "ddp")
+    assert out.count("world size 2 sharded False") == 2
+    return folder
+
+
+def test_two_process_ddp_keeps_ranks_identical(model_dir, ddp_run):
+    rank0, rank1 = (load_file(ddp_run / f"rank{r}.safetensors") for r in (0, 1))
     start = MobileI2VDenoiser.from_pretrained(model_dir / "denoiser").state_dict()
     assert rank0.keys() == rank1.keys()
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
     assert any(not torch.equal(rank0[n], start[n]) for n in rank0)  # it did train
-    assert (result.stdout + result.stderr).count("world size 2") == 2
+
+
+def test_fsdp_trains_as_ddp_does_and_resumes_after_a_kill(model_dir, clips_file, ddp_run, tmp_path):
+    """Two processes each holding half of every weight take the same steps as DDP's whole copies (the
+    same data and noise per rank; only the order of the gradient sums differs), and a killed FSDP run
+    resumes from its gathered checkpoint to the same end."""
+    run = tmp_path / "fsdp"
+    out = torchrun(make_config(model_dir, clips_file, run, distributed="fsdp"), tmp_path, "fsdp")
+    assert out.count("world size 2 sharded True") == 2
+    checkpoint = latest_checkpoint(run)
+    assert {"model.safetensors", "model-optimizer.safetensors", "ema.safetensors"} <= {
+        p.name for p in checkpoint.iterdir()}
+    fsdp, ddp = weights(run / "final"), weights(ddp_run / "run" / "final")
+    start = weights(model_dir)
+    assert any(not torch.equal(fsdp[n], start[n]) for n in fsdp)  # it did train
+    for name, tensor in ddp.items():  # (Adam's steps are 2e-3 here: 1e-4 is a twentieth of one)
+        torch.testing.assert_close(fsdp[name], tensor, rtol=1e-3, atol=1e-4, msg=name)
+    killed = tmp_path / "killed"
+    config = make_config(model_dir, clips_file, killed, distributed="fsdp")
+    assert "killed" in torchrun(config, tmp_path, "killed", "--die-at", "6")
+    assert latest_checkpoint(killed).name == "step-00000004" and not (killed / "final").exists()
+    torchrun(config, tmp_path, "killed", "--resume")
+    resumed = weights(killed / "final")
+    for name, tensor in fsdp.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_validation_videos_are_written_every_k_steps(model_dir, clips_file, tmp_path, photo):

@@ -105,6 +105,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
     new, so a model given it must be trained further (distillation does: `student_options`)."""
 
     _supports_gradient_checkpointing = True
+    _no_split_modules = ["DenoiserBlock"]  # FSDP's units (training/sharding.py), as accelerate reads it too
 
     @register_to_config
     def __init__(

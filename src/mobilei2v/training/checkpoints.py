@@ -3,10 +3,12 @@
 A checkpoint is a folder `step-XXXXXXXX` holding accelerate's state (model weights in safetensors;
 optimizer, LR schedule and every process's RNG states, which accelerate reads weights-only), the EMA
 weights in `ema.safetensors` (accelerate would pickle them, and unpickling can run code) and
-`trainer_state.json` (the step, which fixes the data position). Nothing in a checkpoint folder is ever
-unpickled: resuming from a folder someone else could write to cannot run their code. The folder is
-written under a temporary name and renamed when complete, so a run killed at any moment leaves either
-the previous checkpoints or a new complete one, never a half-written one.
+`trainer_state.json` (the step, which fixes the data position). Under FSDP accelerate holds only the LR
+schedule and the RNG states: each sharded model and its optimizer are gathered whole into safetensors files
+of their own (sharding.py), and the EMA too. Nothing in a checkpoint folder is ever unpickled: resuming
+from a folder someone else could write to cannot run their code. The folder is written under a temporary
+name and renamed when complete, so a run killed at any moment leaves either the previous checkpoints or a
+new complete one, never a half-written one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from accelerate import Accelerator
@@ -24,6 +26,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..io.model_folder import check_safetensors
+from .sharding import gathered_ema, load_sharded, save_sharded, scatter_ema
 
 STATE_FILE = "trainer_state.json"
 EMA_FILE = "ema.safetensors"
@@ -48,8 +51,11 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return next(iter(complete_checkpoints(output_dir)), None)
 
 
-def save_checkpoint(accelerator: Accelerator, ema: EMAModel, output_dir: str | Path, step: int, keep: int) -> Path:
-    """Save the training state at `step` (every process calls this); returns the checkpoint folder."""
+def save_checkpoint(accelerator: Accelerator, ema: EMAModel, output_dir: str | Path, step: int, keep: int,
+                    sharded: Mapping[str, tuple] | None = None) -> Path:
+    """Save the training state at `step` (every process calls this); returns the checkpoint folder.
+    `sharded`: name → (module, optimizer) that FSDP shards and accelerate does not know, whose EMA is sharded
+    too; each is gathered whole into `{name}.safetensors` and `{name}-optimizer.safetensors`."""
     folder = checkpoint_dir(output_dir)
     final = folder / f"step-{step:08d}"
     partial = folder / f".step-{step:08d}.partial"
@@ -58,10 +64,12 @@ def save_checkpoint(accelerator: Accelerator, ema: EMAModel, output_dir: str | P
         shutil.rmtree(partial, ignore_errors=True)  # left by a run killed while saving
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
+    for name, (module, optimizer) in (sharded or {}).items():
+        save_sharded(module, optimizer, partial, name, accelerator.is_main_process)
+    shadow = gathered_ema(ema) if sharded else ema.shadow_params
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        state = ema.state_dict()
-        shadow = state.pop("shadow_params")
+        state = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
         save_file({str(i): p.detach().contiguous() for i, p in enumerate(shadow)}, partial / EMA_FILE,
                   metadata={"ema": json.dumps(state)})
         # The state file goes last: a folder without it is never taken for a checkpoint.
@@ -74,9 +82,10 @@ def save_checkpoint(accelerator: Accelerator, ema: EMAModel, output_dir: str | P
     return final
 
 
-def load_checkpoint(accelerator: Accelerator, ema: EMAModel, checkpoint: Path) -> int:
-    """Restore the training state; returns the step it was saved at. ValueError naming the file that is
-    damaged or missing."""
+def load_checkpoint(accelerator: Accelerator, ema: EMAModel, checkpoint: Path,
+                    sharded: Mapping[str, tuple] | None = None) -> int:
+    """Restore the training state (`sharded` as `save_checkpoint` took it); returns the step it was saved at.
+    ValueError naming the file that is damaged or missing."""
     state_file = checkpoint / STATE_FILE
     try:
         step = json.loads(state_file.read_text())["step"]
@@ -93,8 +102,11 @@ def load_checkpoint(accelerator: Accelerator, ema: EMAModel, checkpoint: Path) -
     try:
         weights_only_load(rng_file)
         accelerator.load_state(str(checkpoint))
+        for name, (module, optimizer) in (sharded or {}).items():
+            load_sharded(module, optimizer, checkpoint, name)
     except Exception as err:  # torch, safetensors and accelerate raise many types for damaged files
         raise ValueError(f"cannot load {checkpoint}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+    shards = ema.shadow_params
     with safe_open(checkpoint / EMA_FILE, "pt") as f:
         try:
             state = json.loads(f.metadata()["ema"])
@@ -102,10 +114,14 @@ def load_checkpoint(accelerator: Accelerator, ema: EMAModel, checkpoint: Path) -
             ema.load_state_dict(state)
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"{checkpoint / EMA_FILE} is corrupt ({err})") from None
+    if sharded:  # the file holds whole weights: each process keeps its shard of them
+        whole, ema.shadow_params = ema.shadow_params, shards
+        scatter_ema(ema, whole)
     return step
 
 
-def resume_latest(accelerator: Accelerator, ema: EMAModel, output_dir: str | Path, log: Callable[[str], None]) -> int:
+def resume_latest(accelerator: Accelerator, ema: EMAModel, output_dir: str | Path, log: Callable[[str], None],
+                  sharded: Mapping[str, tuple] | None = None) -> int:
     """Load the newest checkpoint that loads, saying which newer ones were skipped and why; returns its
     step.
     ValueError when none does."""
@@ -114,7 +130,7 @@ def resume_latest(accelerator: Accelerator, ema: EMAModel, output_dir: str | Pat
         raise ValueError(f"--resume: no checkpoint in {checkpoint_dir(output_dir)}")
     for checkpoint in checkpoints:
         try:
-            step = load_checkpoint(accelerator, ema, checkpoint)
+            step = load_checkpoint(accelerator, ema, checkpoint, sharded)
         except ValueError as err:
             log(f"skipped {checkpoint}: {err}")
             continue

@@ -70,6 +70,7 @@ class LoopConfig:
     gradient_accumulation_steps: int = 1
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_checkpointing: bool = False
+    # under torchrun: ddp (every process holds whole models) or fsdp (each holds 1/N of them: sharding.py)
     distributed: Literal["ddp", "fsdp"] = "ddp"
     ema_decay: float = 0.9999
     checkpoint_every: int = 500
@@ -285,10 +286,6 @@ def _validate_loop(config: LoopConfig) -> None:
             raise ConfigError(f"{key}: must be at least 1")
     if not 0.0 <= config.ema_decay < 1.0:
         raise ConfigError(f"ema_decay: must be in [0, 1), got {config.ema_decay}")
-    if config.distributed == "fsdp":
-        raise ConfigError("distributed: fsdp is not supported yet: under torchrun accelerate would silently train "
-                          "with DDP (its FSDP plugin only takes effect under `accelerate launch --use_fsdp`), and "
-                          "the EMA and checkpoints here hold whole parameters on every process; use ddp")
 
 
 def _check_frames(num_frames: int, key: str) -> None:

@@ -1,9 +1,9 @@
 """The training loop on accelerate, and the denoiser's rectified-flow trainer (docs/architecture.md §4, §8).
 
 One code path for a CPU laptop and a GPU cluster: `mobilei2v train` runs single-process, and the same
-command under `accelerate launch` or `torchrun` runs DDP with accelerate doing all the
-distributed work. Progressive resolution is a list of stages, each with its own data. The decoder
-trainer (`decoder.py`) runs on the same loop.
+command under `accelerate launch` or `torchrun` runs DDP with accelerate doing all the distributed work,
+or with `distributed: fsdp` shards the models across the processes (sharding.py). Progressive resolution
+is a list of stages, each with its own data. The decoder trainer (`decoder.py`) runs on the same loop.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import AutocastKwargs, DistributedType, set_seed
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -31,6 +31,7 @@ from ..pipeline import MobileI2VPipeline
 from .checkpoints import latest_checkpoint, resume_latest, save_checkpoint
 from .config import LoopConfig, Stage, TrainConfig, check_geometry
 from .datasets import stage_dataset
+from .sharding import full_model_state, gathered_ema, shard, sharded_optimizer
 
 
 class TrainingError(RuntimeError):
@@ -89,25 +90,48 @@ class TrainingLoop:
         if importlib.util.find_spec("tensorboard") is not None:  # the `train` extra
             kwargs.update(log_with="tensorboard", project_dir=str(self.output_dir / "logs"))
         # accelerate sets up multi-process CPU training (gloo) only when told the run is on the CPU.
+        # Autocast's weight cache is off: a step may run a trainable model without gradients first (a
+        # distilled student's sample for its critics) or again after its optimizer stepped (the fake-score
+        # model's several updates), and a cached bf16 copy would then be stale or cut off from its weight.
         self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available(),
-                                       gradient_accumulation_steps=config.gradient_accumulation_steps, **kwargs)
+                                       gradient_accumulation_steps=config.gradient_accumulation_steps,
+                                       kwargs_handlers=[AutocastKwargs(cache_enabled=False)], **kwargs)
+        if self.accelerator.distributed_type == DistributedType.FSDP:
+            raise ValueError("accelerate's own FSDP is on (`accelerate launch --use_fsdp` or its config): launch "
+                             "without it, and set `distributed: fsdp` in the training configuration instead")
         set_seed(config.seed, device_specific=True)  # different noise on every process
+        # FSDP (sharding.py) with more than one process; one process has nothing to shard.
+        self.sharded = config.distributed == "fsdp" and self.accelerator.num_processes > 1
         model.train()
-        self.ema = EMAModel(model.parameters(), decay=config.ema_decay)
+        if self.sharded:
+            # The model's unsharded structure, without memory: the EMA model is built from it (`ema_copy`).
+            self._blueprint = copy.deepcopy(model).to("meta")
+            shard(model.to(self.accelerator.device))
+        self.ema = EMAModel(model.parameters(), decay=config.ema_decay)  # sharded like the model it follows
         optimizer = make_optimizer(config.optimizer, model.parameters(), config.learning_rate, config.weight_decay)
         # accelerate steps a prepared schedule once per process each optimizer step: count in those steps.
         processes = self.accelerator.num_processes
         schedule = get_scheduler("cosine" if config.lr_schedule == "cosine" else "constant_with_warmup", optimizer,
                                  num_warmup_steps=config.warmup_steps * processes,
                                  num_training_steps=config.total_steps * processes)
-        self.model, self.optimizer, self.schedule = self.accelerator.prepare(model, optimizer, schedule)
+        if self.sharded:
+            self.model, self.optimizer = model, sharded_optimizer(optimizer)
+            self.schedule = self.accelerator.prepare(schedule)
+        else:
+            self.model, self.optimizer, self.schedule = self.accelerator.prepare(model, optimizer, schedule)
         # accelerate checkpoints every prepared module and optimizer, restoring them in this order.
         self.critics: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]] = {}
         for name, critic in (critics or {}).items():
             critic.train()
+            if self.sharded:
+                shard(critic.to(self.accelerator.device))
             learning_rate = (critic_learning_rates or {}).get(name, config.learning_rate)
             critic_optimizer = make_optimizer(config.optimizer, critic.parameters(), learning_rate, config.weight_decay)
-            self.critics[name] = self.accelerator.prepare(critic, critic_optimizer)
+            self.critics[name] = ((critic, sharded_optimizer(critic_optimizer)) if self.sharded
+                                  else self.accelerator.prepare(critic, critic_optimizer))
+        self._gathered: dict[str, torch.Tensor] | None = None  # the EMA model's whole weights, under FSDP
+        if self.sharded and self.accelerator.is_main_process:
+            log(f"fsdp: {processes} processes, each holding 1/{processes} of {', '.join(['the model', *self.critics])}")
         self._records: dict[str, list[torch.Tensor]] = {}
         self.ema.to(self.accelerator.device)  # checkpointed by `save_checkpoint` in safetensors, not pickled
         if self.accelerator.is_main_process and "log_with" in kwargs:
@@ -150,10 +174,36 @@ class TrainingLoop:
         """Called every `validation.every` steps where the config has one."""
 
     def ema_copy(self) -> torch.nn.Module:
-        """A copy of the model holding the EMA weights (the training weights stay put)."""
+        """A copy of the model holding the EMA weights (the training weights stay put). Under FSDP it is made
+        from the whole weights `_on_main` gathers first, so only `validate` and `export` may call it there."""
+        if self.sharded:
+            if self._gathered is None:
+                raise RuntimeError("under FSDP the EMA weights are whole only inside `_on_main`")
+            model = copy.deepcopy(self._blueprint).to_empty(device="cpu")
+            model.load_state_dict(self._gathered)
+            return model.eval()
         model = copy.deepcopy(self.accelerator.unwrap_model(self.model)).eval()
         self.ema.copy_to(model.parameters())
         return model
+
+    def _on_main(self, action) -> None:
+        """Call `action` (validation, export) on the main process. Every process calls this: under FSDP the
+        EMA weights are first gathered whole, which takes them all."""
+        if self.sharded:
+            whole = full_model_state(self.model)  # the buffers; the parameters are replaced by their EMA
+            ema = gathered_ema(self.ema)
+            names = [name for name, _ in self.model.named_parameters()]  # the EMA's order
+            self._gathered = {**whole, **dict(zip(names, ema))}
+        try:
+            if self.accelerator.is_main_process:
+                action()
+        finally:
+            self._gathered = None
+        self.accelerator.wait_for_everyone()
+
+    def _sharded_parts(self) -> dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]]:
+        """Under FSDP, what checkpoints save themselves: the model and each critic, with their optimizers."""
+        return {"model": (self.model, self.optimizer), **self.critics} if self.sharded else {}
 
     def _batches(self, stage_index: int, stage, skip: int) -> Iterator[dict]:
         dataset = self.dataset(stage)
@@ -172,7 +222,7 @@ class TrainingLoop:
         config, accelerator = self.config, self.accelerator
         step = 0
         if resume:
-            step = resume_latest(accelerator, self.ema, self.output_dir, self.log)
+            step = resume_latest(accelerator, self.ema, self.output_dir, self.log, self._sharded_parts())
             self.ema.to(accelerator.device)
         elif latest_checkpoint(self.output_dir) is not None:
             raise FileExistsError(f"{self.output_dir} already holds checkpoints: pass --resume to continue "
@@ -197,15 +247,18 @@ class TrainingLoop:
                         accelerator.log({**losses, "lr": self.schedule.get_last_lr()[0],
                                          "samples_per_s": samples / seconds}, step=step)
                     if step % config.checkpoint_every == 0 or step == config.total_steps:
-                        save_checkpoint(accelerator, self.ema, self.output_dir, step, config.keep_checkpoints)
-                    if validate_every and step % validate_every == 0 and accelerator.is_main_process:
-                        self.validate(step)
+                        save_checkpoint(accelerator, self.ema, self.output_dir, step, config.keep_checkpoints,
+                                        self._sharded_parts())
+                    if validate_every and step % validate_every == 0:
+                        self._on_main(lambda: self.validate(step))
             stage_start = stage_end
         progress.close()
-        if accelerator.is_main_process:
+
+        def finish():
             self.export()
             self.log(f"wrote {self.final_dir}")
-        accelerator.wait_for_everyone()
+
+        self._on_main(finish)
         accelerator.end_training()  # last: it also takes the process group down
         return self.final_dir
 
