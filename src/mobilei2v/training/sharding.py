@@ -5,8 +5,7 @@ Each process keeps 1/N of every parameter, gradient, optimizer moment and EMA we
 whole weights only while it computes. accelerate's FSDP plugin would do the sharding too, but only on CUDA,
 so the loop shards the modules itself and leaves accelerate the rest (autocast, data, the LR schedule, RNG
 states). What accelerate would have saved for a sharded module is saved here instead, gathered whole on the
-main process: the same safetensors as a DDP run's, never a pickle (checkpoints.py says why), so a checkpoint
-does not depend on how many processes wrote it.
+main process, in safetensors files: never a pickle (checkpoints.py says why).
 """
 
 from __future__ import annotations
