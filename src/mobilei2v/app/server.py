@@ -89,7 +89,9 @@ def build_app(pipe: MobileI2VPipeline, video_dir: Path, model_name: str) -> gr.B
                                          info=f"At {pipe.config.frame_rate} frames per second.")
                 with gr.Row():
                     steps = gr.Slider(1, choices.max_steps, value=choices.default_steps, step=1,
-                                      label="Denoising steps", info="More is slower and usually cleaner.", scale=2)
+                                      label="Denoising steps", scale=2,
+                                      info=f"The model's own count is {choices.default_steps}; more is slower "
+                                           "and not always cleaner.")
                     with gr.Column(min_width=160):
                         seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed",
                                          info="The same seed and settings give the same video.", elem_id="seed")
