@@ -295,3 +295,24 @@ def test_each_critic_learns_at_its_own_rate(model_dir, latent_cache, pairs, tmp_
     rates = {name: optimizer.param_groups[0]["lr"] for name, (_, optimizer) in trainer.critics.items()}
     assert rates == {"fake_score": 2e-4, "discriminator": 3e-3}
     assert trainer.optimizer.param_groups[0]["lr"] == 1e-3  # the student's own
+
+
+def test_the_heads_see_each_real_clip_at_the_sigma_of_the_generated_sample_beside_it(model_dir, latent_cache, pairs,
+                                                                                      tmp_path, monkeypatch):
+    """Drawn apart, a real and a generated sample would differ most in how noisy each is."""
+    sigmas = []
+    original = distill_module.teacher_features
+
+    def recording(*args, sigma=None, **kwargs):
+        sigmas.append(sigma)
+        return original(*args, sigma=sigma, **kwargs)
+
+    monkeypatch.setattr(distill_module, "teacher_features", recording)
+    config = make_config(model_dir, latent_cache, pairs, tmp_path / "run", adversarial={"head_channels": 16},
+                         stages=[{"steps": 2, "latent_cache": str(latent_cache), "pairs": str(pairs), "batch_size": 4}])
+    train(config)
+    # per step: the heads' real and generated halves, then the student's own (its σ' drawn inside)
+    assert len(sigmas) == 6 and sigmas[2] is None and sigmas[5] is None
+    for real, fake in (sigmas[0:2], sigmas[3:5]):
+        assert real is fake and real.shape == (4,) and len(set(real.tolist())) == 4  # one σ' per pair
+    assert not torch.equal(sigmas[0], sigmas[3])
