@@ -102,7 +102,7 @@ class MobileI2VDenoiser(ModelMixin, ConfigMixin):
     `softmax_qk_norm` (off in the paper's presets): the softmax blocks RMS-normalise q and k as the linear
     blocks do (`SoftmaxAttention`), the paper's QK-norm for 1-step students. Unlike the switches above it
     changes what a trained model computes: its norm weights start at one, but the normalisation itself is
-    new, so a model given it must be trained further (distillation does: `student_options`)."""
+    new, so a model given it must be trained further (distillation does: `student_qk_norm`)."""
 
     _supports_gradient_checkpointing = True
     _no_split_modules = ["DenoiserBlock"]  # FSDP's units (training/sharding.py), as accelerate reads it too
