@@ -83,3 +83,29 @@ def test_the_module_core_ml_converts_equals_the_original(tiny_pipeline):
     inputs = [torch.randn_like(x) for x in original.inputs.values()]
     with torch.no_grad():
         assert psnr(original.module(*inputs), rewritten.module(*inputs)) >= 60
+
+
+def test_a_denoiser_with_qk_norm_in_its_softmax_blocks_converts_its_norms_safe_from_fp16_overflow(coreml_export,
+                                                                                                 tmp_path):
+    """`softmax_qk_norm` (a distilled student's) adds two RMSNorms to each softmax block, which the Neural-Engine
+    rewrites leave as PyTorch's `rms_norm`. coremltools converts that op dividing x by its largest |x| first, so
+    no square passes 1 and fp16 cannot overflow; the mean of the squares is fp32 as every norm's."""
+    from mobilei2v import MobileI2VPipeline
+
+    pipe = MobileI2VPipeline.assemble("mobilei2v-tiny", vae="tiny", light_decoder="tiny", default_height=64,
+                                      default_width=96, denoiser_options={"softmax_qk_norm": True})
+    pipe.save_pretrained(tmp_path / "model")
+    export_model(tmp_path / "model", tmp_path / "export", "coreml", height=64, width=96, num_frames=17,
+                 precision="fp16")
+
+    def count(folder, op_type, dtype):
+        block = next(iter(_spec(folder / "denoiser.mlpackage").mlProgram.functions["main"]
+                          .block_specializations.values()))
+        return sum(op.type == op_type and ct.proto.MIL_pb2.DataType.Name(op.outputs[0].type.tensorType.dataType)
+                   == dtype for op in block.operations)
+
+    new_norms = 2 * pipe.denoiser.config.attention_types.count("softmax")
+    assert count(tmp_path / "export", "reduce_max", "FLOAT16") - count(coreml_export, "reduce_max", "FLOAT16") \
+        == new_norms  # the scaling by the largest |x|
+    assert count(tmp_path / "export", "reduce_mean", "FLOAT32") - count(coreml_export, "reduce_mean", "FLOAT32") \
+        == new_norms
