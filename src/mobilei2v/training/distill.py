@@ -109,8 +109,8 @@ class DistillTrainer(TrainingLoop):
                 if model is not None:
                     model.enable_gradient_checkpointing()
         self.residual = self.teacher.config.reference_residual
-        critic_rate = config.learning_rate if config.critic_learning_rate is None else config.critic_learning_rate
-        rates = {"fake_score": critic_rate, "discriminator": critic_rate}
+        # a critic without a rate here learns at the student's (the loop's default)
+        rates = {} if config.critic_learning_rate is None else dict.fromkeys(critics, config.critic_learning_rate)
         if config.adversarial is not None and config.adversarial.learning_rate is not None:
             rates["discriminator"] = config.adversarial.learning_rate
         super().__init__(config, student, log, critics=critics, critic_learning_rates=rates)
