@@ -5,7 +5,6 @@ tiny model folder and panning clips to train it on, and the CLI as a function.""
 from __future__ import annotations
 
 import copy
-
 import importlib.metadata
 from pathlib import Path
 

@@ -146,11 +146,11 @@ class MobileI2VPipeline(DiffusionPipeline):
         """Compile the model parts of `stages` with torch.compile, in place: "denoiser" (and a student's
         teacher), "encoder" (the VAE's), "decoder" (both decoders; a call compiles the one it uses). Nothing
         is compiled yet: each part compiles on its first call at each input shape, which waits for it, and
-        says so through `report` with the seconds it took (`mobilei2v.compilation`); later calls at that shape reuse it. A part
-        torch.compile cannot compile raises `CompileError` on that call. Returns the names of the parts
-        compiled. Only the denoiser by default: it runs once per step, and it is the part that gained in
-        docs/performance.md, where the encoder gained too little to repay its compile and the light decoder
-        ran slower compiled."""
+        says so through `report` with the seconds it took (`mobilei2v.compilation`); later calls at that
+        shape reuse it. A part torch.compile cannot compile raises `CompileError` on that call. Returns the
+        names of the parts compiled. Only the denoiser by default: it runs once per step, and it is the part
+        that gained in docs/performance.md, where the encoder gained too little to repay its compile and the
+        light decoder ran slower compiled."""
         parts = {"denoiser": [("denoiser", self.denoiser), ("teacher", self.teacher)],
                  "encoder": [("encoder", self.vae.encoder)],
                  "decoder": [("light decoder", self.light_decoder), ("LTX decoder", self.vae.decoder)]}
@@ -263,10 +263,11 @@ class MobileI2VPipeline(DiffusionPipeline):
         generator's seed. A model that films its guide along the move (`camera_guide`) needs a direction:
         for it, "any" draws as "random" does.
         height, width: output size, multiples of 8 (default: the model's training size); the image is
-        resized to cover it and centre-cropped. num_frames: k·t+1, t the VAE's temporal compression (8k+1 for LTX-Video's; `geometry`). sigmas: explicit σ per step for a
-        distilled model (overrides num_inference_steps). Neither given: the model's own σ list if it has one,
-        else 30 steps (`sampling_schedule`). generator: one, or one per image (each video's
-        noise then depends on its own generator alone). decoder: "ltx" or "light".
+        resized to cover it and centre-cropped. num_frames: k·t+1, t the VAE's temporal compression (8k+1
+        for LTX-Video's; `geometry`). sigmas: explicit σ per step for a distilled model (overrides
+        num_inference_steps). Neither given: the model's own σ list if it has one, else 30 steps
+        (`sampling_schedule`). generator: one, or one per image (each video's noise then depends on its own
+        generator alone). decoder: "ltx" or "light".
         callback_on_step_end(pipe, step_index, timestep, {"latents": latents}) -> dict: called after each
         denoising step, as in diffusers; a "latents" entry in the dict it returns replaces the latents.
         """
