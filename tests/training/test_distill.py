@@ -62,15 +62,17 @@ def train(config: dict, **kwargs) -> Path:
     return DistillTrainer(config_from_dict(config, DistillConfig), log=lambda m: None).train(**kwargs)
 
 
-def one_step_error(pipe: MobileI2VPipeline, pairs: TeacherPairs) -> float:
-    """MSE of the pipeline's own sampling (its default σ list) from each pair's noise to the teacher's result."""
+def one_step_error(pipe: MobileI2VPipeline, pairs: TeacherPairs, target=lambda pair: pair["teacher_latents"]) -> float:
+    """MSE of the pipeline's own sampling (its default σ list) from each pair's noise to `target` of the pair
+    (default: the teacher's result)."""
     items = [pairs[i] for i in range(len(pairs))]
     stack = lambda key: torch.stack([item[key] for item in items])  # noqa: E731
     steps, sigmas = pipe.sampling_schedule()
     with torch.no_grad():
         out = sample_latents(pipe.denoiser, pipe.scheduler, stack("reference_latent"), stack("motion_score"), 2,
                              steps, sigmas, noise=stack("noise"), progress=False)
-    return torch.mean((out[:, :, 1:] - stack("teacher_latents")[:, :, 1:]) ** 2).item()
+    expected = torch.stack([target(item) for item in items])
+    return torch.mean((out[:, :, 1:] - expected[:, :, 1:]) ** 2).item()
 
 
 @pytest.mark.parametrize("qk_norm", [False, True])
@@ -92,6 +94,25 @@ def test_regression_brings_the_one_step_student_to_the_teachers_result(model_dir
     # the student's folder carries the teacher, unchanged, for `--steps N` (`keep_teacher`)
     for (name, kept), original in zip(student.teacher.state_dict().items(), undistilled.denoiser.state_dict().values()):
         assert torch.equal(kept, original), name
+
+
+def test_both_regressions_at_equal_weights_bring_the_student_halfway_from_the_teachers_result_to_the_clip(
+        model_dir, latent_cache, pairs, tmp_path):
+    """The sum of two MSEs is least at the mean of their targets: with `real_regression` beside `regression`
+    the student learns the midpoint of the teacher's result and the real clip."""
+    config = make_config(model_dir, latent_cache, pairs, tmp_path / "run", student_sigmas=[1.0], ema_decay=0.0,
+                         checkpoint_every=100, real_regression={"weight": 1.0},
+                         stages=[{"steps": 30, "latent_cache": str(latent_cache), "pairs": str(pairs),
+                                  "batch_size": 4}])
+    student = MobileI2VPipeline.from_pretrained(train(config), dtype="fp32")
+    undistilled = MobileI2VPipeline.from_pretrained(model_dir, dtype="fp32")
+    undistilled.register_to_config(default_sigmas=[1.0])
+    targets = {"midpoint": lambda pair: (pair["teacher_latents"] + pair["latents"]) / 2,
+               "teacher": lambda pair: pair["teacher_latents"], "clip": lambda pair: pair["latents"]}
+    errors = {name: one_step_error(student, TeacherPairs(pairs), target) for name, target in targets.items()}
+    before = one_step_error(undistilled, TeacherPairs(pairs), targets["midpoint"])
+    assert errors["midpoint"] < 0.3 * before, (before, errors)
+    assert errors["midpoint"] < 0.5 * min(errors["teacher"], errors["clip"]), errors
 
 
 def test_resume_after_a_kill_reaches_the_same_weights_with_every_loss(model_dir, latent_cache, pairs, tmp_path,
@@ -126,6 +147,7 @@ BASE = {"teacher": "model", "output_dir": "run", "stages": [{"steps": 5, "latent
     ({"student_sigmas": [1.0, 1.0]}, "student_sigmas: sigmas must be a non-empty, strictly decreasing list"),
     ({"regression": None}, "turn at least one loss on"),
     ({"regression": {"weight": 0}}, "regression.weight: must be above 0"),
+    ({"real_regression": {"weight": -1}}, "real_regression.weight: must be above 0"),
     ({"adversarial": {"wieght": 0.1}}, "adversarial.wieght: unknown key"),
     ({"adversarial": {"blocks": []}}, "adversarial.blocks: block indices from 0, at least one"),
     ({"adversarial": {"learning_rate": 0}}, "adversarial.learning_rate: must be above 0"),

@@ -54,7 +54,8 @@ def denoise(denoiser: torch.nn.Module, noisy: torch.Tensor, sigma: torch.Tensor,
 
 
 def regression_loss(x0: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """MSE of the student's x̂0 to the teacher's ODE result from the same noise, over the generated frames."""
+    """MSE of the student's x̂0 to `target` over the generated frames: the teacher's ODE result from the same
+    noise (`regression`), or the pair's real clip (`real_regression`)."""
     return F.mse_loss(generated(x0).float(), generated(target).float())
 
 

@@ -168,7 +168,8 @@ class DistillStage:
 
 @dataclass
 class RegressionLoss:
-    """MSE of the student's x̂0 to the teacher's ODE result from the same noise."""
+    """A regression's weight: `regression` is the MSE of the student's x̂0 to the teacher's ODE result from
+    the same noise, `real_regression` its MSE to the pair's real clip."""
 
     weight: float = 1.0
 
@@ -209,6 +210,7 @@ class DistillConfig(LoopConfig):
     teacher_steps: int = 30  # prepare: Euler steps of the teacher's own (shifted) σ schedule
     pairs_per_clip: int = 1  # prepare: noises per clip, each with its own teacher result
     regression: RegressionLoss | None = field(default_factory=RegressionLoss)
+    real_regression: RegressionLoss | None = None
     adversarial: AdversarialLoss | None = None
     distribution_matching: DistributionMatchingLoss | None = None
     critic_learning_rate: float | None = None  # the fake-score model and discriminator heads (default: learning_rate)
@@ -367,10 +369,10 @@ def _validate_distill(config: DistillConfig) -> None:
     for key in ("teacher_steps", "pairs_per_clip"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{key}: must be at least 1")
-    losses = {"regression": config.regression, "adversarial": config.adversarial,
-              "distribution_matching": config.distribution_matching}
+    losses = {"regression": config.regression, "real_regression": config.real_regression,
+              "adversarial": config.adversarial, "distribution_matching": config.distribution_matching}
     if not any(losses.values()):
-        raise ConfigError("regression, adversarial, distribution_matching: turn at least one loss on")
+        raise ConfigError(f"{', '.join(losses)}: turn at least one loss on")
     for name, loss in losses.items():
         if loss is not None and not loss.weight > 0:
             raise ConfigError(f"{name}.weight: must be above 0 (leave the section out to turn the loss off), "

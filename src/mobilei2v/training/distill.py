@@ -140,6 +140,10 @@ class DistillTrainer(TrainingLoop):
                         conditions=pair_conditions(batch))
         return x0, target
 
+    def _real(self, batch: dict) -> torch.Tensor:
+        """The pair's real clip, flow space."""
+        return flow_latents(batch["latents"], batch["reference_latent"], self.residual, batch.get("guide"))
+
     def update_critics(self, batch: dict) -> None:
         if not self.critics:
             return
@@ -155,7 +159,7 @@ class DistillTrainer(TrainingLoop):
                 self.critic_step("fake_score", loss)
                 self.record("fake_score", loss)
         if c.adversarial is not None:
-            clip = flow_latents(batch["latents"], reference, self.residual, batch.get("guide"))  # real data
+            clip = self._real(batch)
             # Each real clip and the generated sample beside it are re-noised to the same σ': drawn apart, much
             # of what tells a pair apart is how noisy each is, which says nothing about real or generated.
             sigma = logit_normal_sigmas(x0.shape[0], device=x0.device)
@@ -180,6 +184,10 @@ class DistillTrainer(TrainingLoop):
             loss = regression_loss(x0, target)
             self.record("regression", loss)
             total = total + c.regression.weight * loss
+        if c.real_regression is not None:
+            loss = regression_loss(x0, self._real(batch))
+            self.record("real_regression", loss)
+            total = total + c.real_regression.weight * loss
         if c.adversarial is not None:
             with frozen(self._critic("discriminator")) as heads:
                 loss = generator_loss(heads(teacher_features(self.teacher, x0, reference, motion, self.feature_blocks,
