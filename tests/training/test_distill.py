@@ -115,6 +115,36 @@ def test_both_regressions_at_equal_weights_bring_the_student_halfway_from_the_te
     assert errors["midpoint"] < 0.5 * min(errors["teacher"], errors["clip"]), errors
 
 
+def test_backward_simulation_gives_the_student_its_own_first_step(model_dir, latent_cache, pairs, tmp_path,
+                                                                   monkeypatch):
+    """With `backward_simulation`, a sample drawn at σ = 0.5 starts where the student's own step from the pair's
+    noise leaves it, x_0.5 = ε − 0.5·v̂(ε, 1), instead of on the line to the teacher's result."""
+    calls = []
+    original = distill_module.denoise
+
+    def recording(denoiser, noisy, sigma, *args, **kwargs):
+        out = original(denoiser, noisy, sigma, *args, **kwargs)
+        calls.append((noisy.detach().clone(), sigma.clone(), out[0].detach().clone()))
+        return out
+
+    monkeypatch.setattr(distill_module, "denoise", recording)
+    config = make_config(model_dir, latent_cache, pairs, tmp_path / "run", backward_simulation=True,
+                         stages=[{"steps": 1, "latent_cache": str(latent_cache), "pairs": str(pairs), "batch_size": 8}])
+    train(config)
+    (first, first_sigma, first_x0), (noisy, sigma, _) = calls  # the student's own step, then its training pass
+    assert torch.all(first_sigma == 1.0) and set(sigma.tolist()) == {1.0, 0.5}
+    noise = first
+    own = noise - 0.5 * (noise - first_x0)  # Euler from σ = 1 to 0.5: v̂ = (x_1 − x̂0) / 1
+    later = sigma == 0.5
+    torch.testing.assert_close(noisy[later][:, :, 1:], own[later][:, :, 1:])
+    torch.testing.assert_close(noisy[~later], noise[~later])
+    items = [TeacherPairs(pairs)[k] for k in range(8)]
+    results = torch.stack([next(item["teacher_latents"] for item in items if torch.equal(item["noise"], row))
+                           for row in noise])  # the batch's pairs, found by their noise
+    teacher_line = 0.5 * noise + 0.5 * results
+    assert not torch.allclose(own[later][:, :, 1:], teacher_line[later][:, :, 1:], atol=1e-3)
+
+
 def test_resume_after_a_kill_reaches_the_same_weights_with_every_loss(model_dir, latent_cache, pairs, tmp_path,
                                                                       monkeypatch):
     whole = load_file(train(make_config(model_dir, latent_cache, pairs, tmp_path / "whole", **ALL_LOSSES))

@@ -207,6 +207,9 @@ class DistillConfig(LoopConfig):
     # the paper's QK-norm for 1-step students: the student's softmax blocks RMS-normalise q and k too (the
     # teacher's weights, norm weights at one; the normalisation is new, so the first steps relearn it)
     student_qk_norm: bool = False
+    # the student's input at a later σ of its list comes from its own earlier steps (DMD2's backward
+    # simulation) rather than from the line to the teacher's result; one more forward per earlier step
+    backward_simulation: bool = False
     teacher_steps: int = 30  # prepare: Euler steps of the teacher's own (shifted) σ schedule
     pairs_per_clip: int = 1  # prepare: noises per clip, each with its own teacher result
     regression: RegressionLoss | None = field(default_factory=RegressionLoss)

@@ -129,16 +129,35 @@ class DistillTrainer(TrainingLoop):
         return self.accelerator.unwrap_model(self.critics[name][0])
 
     def _student_sample(self, student: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the student's one-step x̂0, the teacher's result), flow space. x_σ lies on the straight line from
-        the pair's noise to the teacher's result, σ drawn from the student's own list per sample: at σ = 1 it
-        is the noise itself, and at a later σ it is where a perfect earlier step would have left the sample."""
+        """(the student's one-step x̂0, the teacher's result), flow space, from x_σ with σ drawn from the
+        student's own list per sample. At σ = 1, x_σ is the pair's noise. At a later σ it is, by default, the
+        point on the straight line from the noise to the teacher's result: where a perfect earlier step would
+        have left the sample; with `backward_simulation`, where the student's own earlier steps leave it."""
         reference = batch["reference_latent"]
         target = flow_latents(batch["teacher_latents"], reference, self.residual, batch.get("guide"))
         sigmas = torch.tensor(self.config.student_sigmas, device=target.device)
-        sigma = sigmas[torch.randint(len(sigmas), (target.shape[0],), device=target.device)]
-        x0, _ = denoise(student, noise_latents(target, batch["noise"], sigma), sigma, reference, batch["motion_score"],
-                        conditions=pair_conditions(batch))
+        index = torch.randint(len(sigmas), (target.shape[0],), device=target.device)
+        sigma = sigmas[index]
+        if self.config.backward_simulation:
+            noisy = self._own_states(student, batch, sigmas)[index, torch.arange(len(index), device=index.device)]
+        else:
+            noisy = noise_latents(target, batch["noise"], sigma)
+        x0, _ = denoise(student, noisy, sigma, reference, batch["motion_score"], conditions=pair_conditions(batch))
         return x0, target
+
+    @torch.no_grad()
+    def _own_states(self, student: nn.Module, batch: dict, sigmas: torch.Tensor) -> torch.Tensor:
+        """(len(sigmas), B, C, T, H, W): the student's own sampling from the pair's noise, its Euler state at
+        each σ of its list (DMD2's backward simulation), without gradients."""
+        model = self.accelerator.unwrap_model(student)
+        x = batch["noise"]
+        states = [x]
+        for now, later in zip(sigmas[:-1], sigmas[1:]):
+            x0, _ = denoise(model, x, now.expand(len(x)), batch["reference_latent"], batch["motion_score"],
+                            conditions=pair_conditions(batch))
+            x = x + (later - now) * (x - x0) / now  # Euler: the velocity is (x_σ − x̂0)/σ
+            states.append(x)
+        return torch.stack(states)
 
     def _real(self, batch: dict) -> torch.Tensor:
         """The pair's real clip, flow space."""
