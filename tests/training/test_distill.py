@@ -131,9 +131,8 @@ def test_backward_simulation_gives_the_student_its_own_first_step(model_dir, lat
     config = make_config(model_dir, latent_cache, pairs, tmp_path / "run", backward_simulation=True,
                          stages=[{"steps": 1, "latent_cache": str(latent_cache), "pairs": str(pairs), "batch_size": 8}])
     train(config)
-    (first, first_sigma, first_x0), (noisy, sigma, _) = calls  # the student's own step, then its training pass
+    (noise, first_sigma, first_x0), (noisy, sigma, _) = calls  # the student's own step, then its training pass
     assert torch.all(first_sigma == 1.0) and set(sigma.tolist()) == {1.0, 0.5}
-    noise = first
     own = noise - 0.5 * (noise - first_x0)  # Euler from σ = 1 to 0.5: v̂ = (x_1 − x̂0) / 1
     later = sigma == 0.5
     torch.testing.assert_close(noisy[later][:, :, 1:], own[later][:, :, 1:])
