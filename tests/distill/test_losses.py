@@ -97,21 +97,44 @@ def test_regression_at_sigma_1_is_the_flow_loss_on_the_teachers_result(residual,
                                                   residual=residual, **conditions))
 
 
-def test_discriminator_heads_learn_to_tell_real_features_from_generated_ones():
-    torch.manual_seed(0)
-    heads = DiscriminatorHeads(feature_dim=8, num_heads=2, channels=16)
-    optimizer = torch.optim.Adam(heads.parameters(), lr=1e-2)
-    direction = torch.randn(8)
+def train_heads(heads: DiscriminatorHeads, real, fake, grid, steps: int, lr: float) -> list[float]:
+    """`steps` hinge-loss updates of `heads` on fresh batches from `real()` and `fake()`; the losses."""
+    optimizer = torch.optim.Adam(heads.parameters(), lr=lr)
     losses = []
-    for _ in range(60):
-        real = [torch.randn(4, 6, 8) + direction for _ in range(2)]
-        fake = [torch.randn(4, 6, 8) - direction for _ in range(2)]
-        loss = discriminator_loss(heads(real), heads(fake))
+    for _ in range(steps):
+        loss = discriminator_loss(heads(real(), grid), heads(fake(), grid))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+    return losses
+
+
+def test_discriminator_heads_learn_to_tell_real_features_from_generated_ones():
+    torch.manual_seed(0)
+    direction = torch.randn(8)
+    losses = train_heads(DiscriminatorHeads(feature_dim=8, num_heads=2, channels=16),
+                         lambda: [torch.randn(4, 6, 8) + direction for _ in range(2)],
+                         lambda: [torch.randn(4, 6, 8) - direction for _ in range(2)], grid=(2, 3), steps=60, lr=1e-2)
     assert sum(losses[-10:]) / 10 < 0.2 * losses[0], losses[::10]
+
+
+def test_wider_heads_see_what_tells_neighbouring_tokens_apart():
+    # Every token is N(0, I) on both sides; on the real side each frame's tokens are one vector repeated,
+    # on the generated side they are independent. Alone a token says nothing; beside its neighbours, all.
+    def real():
+        return [torch.randn(4, 2, 1, 8).expand(4, 2, 16, 8).reshape(4, 32, 8)]  # 2 frames of 4×4 tokens
+
+    def fake():
+        return [torch.randn(4, 32, 8)]
+
+    final = {}
+    for kernel in (1, 3):
+        torch.manual_seed(0)
+        losses = train_heads(DiscriminatorHeads(feature_dim=8, num_heads=1, channels=16, kernel_size=kernel),
+                             real, fake, grid=(4, 4), steps=150, lr=1e-2)
+        final[kernel] = sum(losses[-20:]) / 20
+    assert final[1] > 1.8 and final[3] < 1.0, final  # the hinge loss is 2 at chance
 
 
 def test_the_generator_loss_falls_through_the_frozen_teacher():
@@ -124,7 +147,8 @@ def test_the_generator_loss_falls_through_the_frozen_teacher():
     sigma, noise = torch.full((2,), 0.5), torch.randn(2, 16, 3, 2, 2)  # fixed: the loss depends on the sample alone
 
     def loss():
-        return generator_loss(heads(teacher_features(teacher, sample, reference, motion, [1, 3], sigma, noise)))
+        return generator_loss(heads(teacher_features(teacher, sample, reference, motion, [1, 3], sigma, noise),
+                                     grid=(2, 2)))
 
     before = loss().item()
     for _ in range(20):

@@ -180,6 +180,7 @@ BASE = {"teacher": "model", "output_dir": "run", "stages": [{"steps": 5, "latent
     ({"adversarial": {"wieght": 0.1}}, "adversarial.wieght: unknown key"),
     ({"adversarial": {"blocks": []}}, "adversarial.blocks: block indices from 0, at least one"),
     ({"adversarial": {"learning_rate": 0}}, "adversarial.learning_rate: must be above 0"),
+    ({"adversarial": {"head_kernel": 2}}, "adversarial.head_kernel: an odd width of at least 1, got 2"),
     ({"distribution_matching": {"fake_updates": 0}}, "distribution_matching.fake_updates: must be at least 1"),
     ({"distribution_matching": {}, "gradient_accumulation_steps": 2}, "gradient_accumulation_steps: must be 1"),
     ({"stages": [{"steps": 5, "latent_cache": "cache"}]}, "stages[0].pairs: required"),

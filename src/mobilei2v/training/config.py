@@ -183,6 +183,8 @@ class AdversarialLoss:
     # (3, 7, 11 and 15 of the 270m's 16)
     blocks: list[int] | None = None
     head_channels: int = 256
+    # the heads' convolution over each frame's token grid: 1 (the paper's per-token heads) or an odd width
+    head_kernel: int = 1
     # the heads' own learning rate (default: critic_learning_rate): they start from scratch, unlike the
     # fake-score model, and at the student's rate they stayed at chance (docs/distillation.md)
     learning_rate: float | None = None
@@ -387,6 +389,8 @@ def _validate_distill(config: DistillConfig) -> None:
                               f"{config.adversarial.blocks}")
         if config.adversarial.head_channels < 1:
             raise ConfigError("adversarial.head_channels: must be at least 1")
+        if (kernel := config.adversarial.head_kernel) < 1 or kernel % 2 == 0:
+            raise ConfigError(f"adversarial.head_kernel: an odd width of at least 1, got {kernel}")
         if config.adversarial.learning_rate is not None and not config.adversarial.learning_rate > 0:
             raise ConfigError(f"adversarial.learning_rate: must be above 0, got {config.adversarial.learning_rate}")
     if config.distribution_matching is not None and config.distribution_matching.fake_updates < 1:

@@ -103,7 +103,8 @@ class DistillTrainer(TrainingLoop):
             with torch.random.fork_rng(devices=[]):  # the same start in every run of this configuration
                 torch.manual_seed(config.seed)
                 critics["discriminator"] = DiscriminatorHeads(
-                    self.teacher.config.hidden_size, len(self.feature_blocks), config.adversarial.head_channels)
+                    self.teacher.config.hidden_size, len(self.feature_blocks), config.adversarial.head_channels,
+                    config.adversarial.head_kernel)
         if config.gradient_checkpointing:
             for model in (student, self.teacher, critics.get("fake_score")):
                 if model is not None:
@@ -186,7 +187,7 @@ class DistillTrainer(TrainingLoop):
                 real, fake = (teacher_features(self.teacher, x, reference, motion, self.feature_blocks, sigma=sigma,
                                                conditions=conditions) for x in (clip, x0))
             # Real and generated in one pass of the heads: one forward per backward, as DDP expects.
-            logits = self.critics["discriminator"][0]([torch.cat(both) for both in zip(real, fake)])
+            logits = self.critics["discriminator"][0]([torch.cat(both) for both in zip(real, fake)], x0.shape[-2:])
             B = x0.shape[0]
             loss = discriminator_loss([x[:B] for x in logits], [x[B:] for x in logits])
             self.critic_step("discriminator", loss)
@@ -209,8 +210,9 @@ class DistillTrainer(TrainingLoop):
             total = total + c.real_regression.weight * loss
         if c.adversarial is not None:
             with frozen(self._critic("discriminator")) as heads:
-                loss = generator_loss(heads(teacher_features(self.teacher, x0, reference, motion, self.feature_blocks,
-                                                             conditions=conditions)))
+                features = teacher_features(self.teacher, x0, reference, motion, self.feature_blocks,
+                                            conditions=conditions)
+                loss = generator_loss(heads(features, x0.shape[-2:]))
             self.record("adversarial", loss)
             total = total + c.adversarial.weight * loss
         if c.distribution_matching is not None:
